@@ -1,0 +1,370 @@
+"""Backfill: send what historical log files (plain or gzip) hold, in rotation order, resumably.
+
+Replay is the static phase of tailing alone: the same reader, rules and shipper as ``tailer run``, lines
+coming from a fixed list of files instead of a watcher. Its progress lives in its own state file
+(``state_dir/replay-<window>.json``), keyed by each file's content fingerprint, so
+
+* a rerun continues where the last run's acknowledgements reached (a resend is at most the records that
+  were in flight plus those acknowledged since the state was last written);
+* a finished file is never sent again, even after rotation renamed or compressed it;
+* the live checkpoint is never touched.
+
+A line without an event time cannot be placed in a ``--since/--until`` window: with a window it is
+skipped and counted as ``untimed``; without one it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .checkpoint import CheckpointStore, FileCheckpoint
+from .config import Settings
+from .deadletter import DeadLetterWriter
+from .embedded import resolve_endpoint
+from .errors import ReplayError
+from .identity import identify_stream
+from .reader import LineReader, open_log
+from .record import Origin, Record, build_payload
+from .rotation import in_shard, order_files
+from .ship import Outcome, Shipper
+from .watermark import Watermark
+
+log = logging.getLogger("tailer.replay")
+
+STATE_EVERY = 1.0  # seconds between replay state writes: bounds what a crash makes us resend
+
+
+@dataclass(slots=True, frozen=True)
+class ReplayOptions:
+    since: float | None = None  # epoch seconds, inclusive
+    until: float | None = None  # epoch seconds, exclusive
+    rate: float | None = None  # records/s; overrides endpoint.rate_limit
+    dry_run: bool = False
+    shard: tuple[int, int] | None = None  # (K, N), 1-based
+    restart: bool = False
+    grace: float = 10.0  # seconds in-flight requests may take to finish on SIGINT/SIGTERM
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    files: int = 0
+    files_done_before: int = 0  # finished by an earlier run: skipped
+    files_failed: int = 0
+    lines: int = 0
+    matched: int = 0  # lines some rule matched
+    records: int = 0  # records sent (or printed by --dry-run): matched, mapped, inside the window
+    sent: int = 0  # acknowledged by the endpoint
+    dead_lettered: int = 0
+    unmapped: int = 0  # a rule matched but its captured word is missing from the oper_id map
+    invalid: int = 0  # a rule matched but a value did not convert (gid not an integer, bad time)
+    outside_window: int = 0
+    untimed: int = 0
+    cut_lines: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    def lines_text(self) -> list[str]:
+        return [
+            f"files       {self.files} ({self.files_done_before} already done, {self.files_failed} failed)",
+            f"lines       {self.lines:,}",
+            f"matched     {self.matched:,}",
+            f"records     {self.records:,}",
+            f"sent        {self.sent:,}",
+            f"dead-letter {self.dead_lettered:,}",
+            f"unmapped    {self.unmapped:,}",
+            f"invalid     {self.invalid:,}",
+            f"outside     {self.outside_window:,} outside the window, {self.untimed:,} without a time",
+            f"cut lines   {self.cut_lines:,}",
+            f"rate        {self.rate:,.0f} records/s over {self.elapsed:.1f} s",
+        ]
+
+
+def collect_files(paths: list[Path]) -> list[Path]:
+    """Files named, and the files directly inside directories named, oldest first per rotation set."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(c for c in p.iterdir() if c.is_file()))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise ReplayError(f"{p}: no such file or directory")
+    return order_files([p.resolve() for p in found])
+
+
+def state_path(settings: Settings, options: ReplayOptions) -> Path:
+    """One state file per window and shard, so different backfills never share progress."""
+    shard = f"{options.shard[0]}/{options.shard[1]}" if options.shard else "-"
+    tag = hashlib.sha256(f"{options.since}|{options.until}|{shard}".encode()).hexdigest()[:12]
+    return settings.state_dir / f"replay-{tag}.json"
+
+
+def _content_key(stream) -> str:
+    """The file's identity for replay state and deterministic nonces: the head fingerprint (the same one
+    the live follower uses), or for a file too short to have one, a hash of its whole (short) content."""
+    key = identify_stream(stream)
+    if key is None:
+        pos = stream.tell()
+        stream.seek(0)
+        key = "short-" + hashlib.sha256(stream.read()).hexdigest()[:32]
+        stream.seek(pos)
+    return key
+
+
+class _Progress:
+    """A one-line progress display on a terminal, redrawn at most 5 times a second."""
+
+    def __init__(self, out: TextIO | None, total_files: int):
+        self.out, self.total, self.last = out, total_files, 0.0
+
+    def show(self, s: ReplaySummary, index: int, name: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.out is None or (not force and now - self.last < 0.2):
+            return
+        self.last = now
+        self.out.write(
+            f"\r[{index}/{self.total}] {name[:40]:<40} lines {s.lines:,}  sent {s.sent:,}  "
+            f"dead-letter {s.dead_lettered:,}  in flight {s.records - s.sent - s.dead_lettered:,} "
+        )
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.write("\n")
+            self.out.flush()
+
+
+class _Replay:
+    def __init__(self, settings: Settings, options: ReplayOptions, out: TextIO):
+        self.settings, self.options, self.out = settings, options, out
+        self.summary = ReplaySummary()
+        self.marks: dict[str, Watermark] = {}
+        self.entries: dict[str, FileCheckpoint] = {}
+        self.store = None if options.dry_run else CheckpointStore(state_path(settings, options))
+        self.stopping = False
+        self.last_save = time.monotonic()
+
+    # -- settlement and state ------------------------------------------------------------------------
+    def on_settled(self, record: Record, outcome: Outcome) -> None:
+        if outcome.kind == "acked":
+            self.summary.sent += 1
+        else:
+            self.summary.dead_lettered += 1
+        origin = record.origin
+        if origin is not None:
+            self.marks[origin.file_id].settle(origin.offset)
+            if outcome.kind == "acked":
+                self.entries[origin.file_id].last_ack_at = time.time()
+
+    def save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.store is None or (not force and now - self.last_save < STATE_EVERY):
+            return
+        self.last_save = now
+        for key, mark in self.marks.items():
+            entry = self.entries[key]
+            entry.offset = mark.offset
+            entry.updated_at = time.time()
+        self.store.save(self.entries)
+
+    # -- one file --------------------------------------------------------------------------------------
+    def _within_window(self, record: Record) -> bool:
+        o = self.options
+        if o.since is None and o.until is None:
+            return True
+        if record.event_ts is None:
+            self.summary.untimed += 1
+            return False
+        if (o.since is not None and record.event_ts < o.since) or (
+            o.until is not None and record.event_ts >= o.until
+        ):
+            self.summary.outside_window += 1
+            return False
+        return True
+
+    async def replay_file(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
+        source = self.settings.source_for(path)
+        rules, s, o = self.settings.rules, self.summary, self.options
+        with open_log(path) as stream:
+            key = _content_key(stream)
+            if o.shard and not in_shard(key, *o.shard):
+                return
+            s.files += 1
+            entry = self.entries.get(key)
+            if entry is not None and entry.done:
+                s.files_done_before += 1
+                log.info("%s: already replayed, skipped", path.name)
+                return
+            start = entry.offset if entry is not None else 0
+            if entry is None:
+                entry = self.entries[key] = FileCheckpoint(key=key, path=str(path), offset=0)
+            entry.path = str(path)
+            if start:
+                stream.seek(start)
+                log.info("%s: resuming at byte %d", path.name, start)
+            mark = self.marks[key] = Watermark(start)
+            reader = LineReader(
+                stream, offset=start, encoding=source.encoding, max_line_bytes=source.max_line_bytes
+            )
+            cut_before = reader.stats.cut_lines
+            while not self.stopping:
+                before = stream.tell()
+                lines = reader.read()
+                if not lines and stream.tell() == before:
+                    last = reader.flush()  # a rotated file's last line may lack its newline
+                    if last is None:
+                        break
+                    lines = [last]
+                for line in lines:
+                    s.lines += 1
+                    m = rules.match(line.text, Origin(key, str(path), line.end))
+                    if m is not None:
+                        s.matched += 1
+                    if m is None or m.record is None:
+                        if m is not None:
+                            if (m.problem or "").startswith("unmapped"):
+                                s.unmapped += 1
+                            else:
+                                s.invalid += 1
+                        mark.skip(line.end)
+                        continue
+                    if not self._within_window(m.record):
+                        mark.skip(line.end)
+                        continue
+                    s.records += 1
+                    if shipper is None:
+                        self.emit(m.record)
+                        mark.skip(line.end)
+                    else:
+                        mark.track(line.end)
+                        await shipper.submit(m.record)
+                    if self.stopping:
+                        break
+                progress.show(s, index, path.name)
+                self.save()
+            s.cut_lines += reader.stats.cut_lines - cut_before
+            if not self.stopping:
+                entry.size = reader.offset
+                self._finished.append((key, reader.offset))
+
+    def emit(self, record: Record) -> None:
+        e = self.settings.endpoint
+        payload = build_payload(record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time())
+        self.out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+    def mark_done(self) -> None:
+        """A file is done once read to its end and every record of it is settled."""
+        still = []
+        for key, end in self._finished:
+            mark = self.marks[key]
+            if mark.in_flight == 0 and mark.offset >= end:
+                self.entries[key].done = True
+            else:
+                still.append((key, end))
+        self._finished = still
+
+    # -- the whole run ---------------------------------------------------------------------------------
+    async def run(self, files: list[Path], progress: _Progress) -> ReplaySummary:
+        self._finished: list[tuple[str, int]] = []
+        if self.store is not None:
+            if self.options.restart:
+                self.store.path.unlink(missing_ok=True)
+            self.entries = self.store.load()
+        self._install_signals()
+        started = time.monotonic()
+        try:
+            if self.options.dry_run:
+                for i, path in enumerate(files, 1):
+                    await self._one(path, None, progress, i)
+            else:
+                await self._send_all(files, progress)
+        finally:
+            self._remove_signals()
+            self.summary.elapsed = time.monotonic() - started
+            self.summary.interrupted = self.stopping
+            progress.show(self.summary, len(files), "done", force=True)
+            progress.close()
+        return self.summary
+
+    async def _send_all(self, files: list[Path], progress: _Progress) -> None:
+        endpoint = self.settings.endpoint
+        if self.options.rate is not None:
+            endpoint = dataclasses.replace(endpoint, rate_limit=self.options.rate)
+        dead = DeadLetterWriter(self.settings.state_dir / "dead-letter.jsonl")
+        with resolve_endpoint(endpoint, self.settings.state_dir) as endpoint:
+            async with Shipper(endpoint, dead_letter=dead, on_settled=self.on_settled) as shipper:
+                try:
+                    for i, path in enumerate(files, 1):
+                        if self.stopping:
+                            break
+                        await self._one(path, shipper, progress, i)
+                        self.mark_done()
+                    drained = await shipper.drain(self.options.grace if self.stopping else None)
+                    if not drained:
+                        log.warning("stopped with %d records still in flight: a rerun sends them", shipper.in_flight)
+                finally:
+                    self.mark_done()
+                    self.save(force=True)
+
+    async def _one(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
+        try:
+            await self.replay_file(path, shipper, progress, index)
+        except (OSError, EOFError, LookupError) as exc:
+            # A corrupt gzip or an unreadable file stops that file only; what it gave stays settled.
+            self.summary.files_failed += 1
+            log.error("%s: %s (what was read before is kept; the rest of this file is not replayed)", path, exc)
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._stop, sig)
+            except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
+                pass
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (RuntimeError, ValueError):
+                pass
+
+    def _stop(self, sig: int) -> None:
+        if self.stopping:  # a second signal: leave now; the state written so far loses nothing
+            raise SystemExit(130)
+        log.warning("%s: stopping; letting in-flight records finish", signal.Signals(sig).name)
+        self.stopping = True
+
+
+async def replay(
+    settings: Settings,
+    paths: list[Path],
+    options: ReplayOptions = ReplayOptions(),
+    *,
+    out: TextIO | None = None,
+    progress_to: TextIO | None = None,
+    on_files: Callable[[list[Path]], None] | None = None,
+) -> ReplaySummary:
+    """Replay ``paths`` (files or directories). ``out`` receives --dry-run payloads (default stdout);
+    ``progress_to`` a one-line progress display (pass a terminal, or None)."""
+    files = collect_files(paths)
+    if on_files is not None:
+        on_files(files)
+    runner = _Replay(settings, options, out or sys.stdout)
+    return await runner.run(files, _Progress(progress_to, len(files)))
