@@ -38,14 +38,29 @@ def _fail_cleanly(fn):
 def common_options(fn):
     """-c/--config and logging options, shared by every command that reads rules.yaml."""
     fn = click.option(
-        "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        default="rules.yaml", envvar="TAILER_CONFIG", show_default=True, show_envvar=True,
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="rules.yaml",
+        envvar="TAILER_CONFIG",
+        show_default=True,
+        show_envvar=True,
         help="The rules file.",
     )(fn)
-    fn = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                      help="Log lines on stderr: human text or one JSON object per line.")(fn)
-    fn = click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-                      default="info", show_default=True)(fn)
+    fn = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Log lines on stderr: human text or one JSON object per line.",
+    )(fn)
+    fn = click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default="info",
+        show_default=True,
+    )(fn)
     return _fail_cleanly(fn)
 
 
@@ -69,8 +84,11 @@ class EventTime(click.ParamType):
         try:
             return datetime.fromisoformat(value).timestamp()
         except ValueError:
-            self.fail(f"{value!r} is not an ISO time (2026-11-01, 2026-11-01T10:00:00+08:00) "
-                      "or epoch seconds", param, ctx)
+            self.fail(
+                f"{value!r} is not an ISO time (2026-11-01, 2026-11-01T10:00:00+08:00) or epoch seconds",
+                param,
+                ctx,
+            )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,8 +106,13 @@ def main() -> None:
 
 @main.command()
 @common_options
-@click.option("--grace", type=float, default=5.0, show_default=True,
-              help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.")
+@click.option(
+    "--grace",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
+)
 def run(config_path: Path, log_format: str, log_level: str, grace: float) -> None:
     """Follow the sources' files and send every operation, through rotations and restarts.
 
@@ -108,8 +131,12 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--since", type=EventTime(), help="Only operations at or after this event time.")
 @click.option("--until", type=EventTime(), help="Only operations before this event time.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Records per second (overrides rate_limit).")
-@click.option("--dry-run", is_flag=True, help="Print each payload as a JSON line; send nothing, write no state.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), help="Records per second (overrides rate_limit)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print each payload as a JSON line; send nothing, write no state."
+)
 @click.option("--shard", metavar="K/N", help="Take a stable K-th of N shares of the files (1 <= K <= N).")
 @click.option("--restart", is_flag=True, help="Forget this replay's saved progress and start over.")
 def replay(config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart) -> None:
@@ -132,7 +159,9 @@ def replay(config_path, log_format, log_level, paths, since, until, rate, dry_ru
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from exc
     settings = _settings(config_path, log_format, log_level)
-    options = ReplayOptions(since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart)
+    options = ReplayOptions(
+        since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart
+    )
     progress = sys.stderr if sys.stderr.isatty() else None
     summary = asyncio.run(do_replay(settings, list(paths), options, out=sys.stdout, progress_to=progress))
     out = sys.stderr if dry_run else sys.stdout
@@ -141,7 +170,9 @@ def replay(config_path, log_format, log_level, paths, since, until, rate, dry_ru
     if settings.endpoint.url == "embedded" and not dry_run:
         from .embedded import receiver_db
 
-        click.echo(f"records     stored by the embedded receiver in {receiver_db(settings.state_dir)}", file=out)
+        click.echo(
+            f"records     stored by the embedded receiver in {receiver_db(settings.state_dir)}", file=out
+        )
     if summary.interrupted:
         raise click.ClickException("interrupted: run the same command again to continue")
     if summary.files_failed:
@@ -161,14 +192,20 @@ def check(config_path: Path, log_format: str, log_level: str) -> None:
     settings = _settings(config_path, log_format, log_level)
     e = settings.endpoint
     click.echo(f"{config_path}: OK")
-    click.echo(f"  endpoint  {e.url} (concurrency {e.concurrency}, rate {e.rate_limit or 'unlimited'}, "
-               f"ts {e.ts_unit}/{e.ts_source}, nonce {e.nonce})")
+    click.echo(
+        f"  endpoint  {e.url} (concurrency {e.concurrency}, rate {e.rate_limit or 'unlimited'}, "
+        f"ts {e.ts_unit}/{e.ts_source}, nonce {e.nonce})"
+    )
     for src in settings.sources:
-        count = len({p for pattern in src.paths for p in glob.glob(pattern, recursive=True) if src.matches(p)})
+        count = len(
+            {p for pattern in src.paths for p in glob.glob(pattern, recursive=True) if src.matches(p)}
+        )
         click.echo(f"  source    {', '.join(src.paths)} ({src.encoding}): {count} file(s) now")
     cases = sum(len(r.tests) for r in settings.rules.rules)
-    click.echo(f"  rules     {len(settings.rules.rules)} ({cases} test cases): "
-               + ", ".join(r.name for r in settings.rules.rules))
+    click.echo(
+        f"  rules     {len(settings.rules.rules)} ({cases} test cases): "
+        + ", ".join(r.name for r in settings.rules.rules)
+    )
     click.echo(f"  state     {settings.state_dir}")
 
 
@@ -214,14 +251,19 @@ def match(config_path: Path, log_format: str, log_level: str, lines: tuple[str, 
     for text in texts:
         m = settings.rules.match(text)
         if m is not None and m.record is not None:
-            payload = build_payload(m.record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time())
+            payload = build_payload(
+                m.record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time()
+            )
             click.echo(f"rule {m.rule}: {json.dumps(payload, ensure_ascii=False)}")
             continue
         missed += 1
         if m is not None:
             click.echo(f"rule {m.rule} matched but gives no record: {m.problem}")
         else:
-            click.echo("no rule matched: " + "; ".join(f"{name}: {why}" for name, why in settings.rules.explain(text)))
+            click.echo(
+                "no rule matched: "
+                + "; ".join(f"{name}: {why}" for name, why in settings.rules.explain(text))
+            )
     if missed:
         sys.exit(1)
 
@@ -244,13 +286,24 @@ def status(config_path: Path, log_format: str, log_level: str, as_json: bool) ->
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--token", envvar="OPER_TOKEN", default="dev-token", show_envvar=True,
-              help="The token clients must send (never printed).")
+@click.option(
+    "--token",
+    envvar="OPER_TOKEN",
+    default="dev-token",
+    show_envvar=True,
+    help="The token clients must send (never printed).",
+)
 @click.option("--auth-scheme", default="", help='e.g. "Bearer": expect "Authorization: Bearer <token>".')
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (default: in memory).")
-@click.option("--ts-window", type=float, help="Refuse records whose ts is further than this many seconds from now.")
+@click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (default: in memory)."
+)
+@click.option(
+    "--ts-window", type=float, help="Refuse records whose ts is further than this many seconds from now."
+)
 @click.option("--ts-unit", type=click.Choice(["s", "ms"]), default="s", show_default=True)
-@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Fault injection: share of requests failed.")
+@click.option(
+    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Fault injection: share of requests failed."
+)
 @click.option("--fail-status", type=int, default=503, show_default=True)
 @click.option("--latency", type=float, default=0.0, help="Fault injection: seconds added to every answer.")
 @_fail_cleanly
@@ -263,8 +316,16 @@ def receiver(host, port, token, auth_scheme, db, ts_window, ts_unit, fail_rate, 
     from .receiver import ReceiverConfig, serve
 
     setup_logging("text", "info")
-    cfg = ReceiverConfig(token=token, db_path=db, ts_window=ts_window, ts_unit=ts_unit, auth_scheme=auth_scheme,
-                         fail_rate=fail_rate, fail_status=fail_status, latency=latency)
+    cfg = ReceiverConfig(
+        token=token,
+        db_path=db,
+        ts_window=ts_window,
+        ts_unit=ts_unit,
+        auth_scheme=auth_scheme,
+        fail_rate=fail_rate,
+        fail_status=fail_status,
+        latency=latency,
+    )
     serve(cfg, host, port)
 
 

@@ -20,7 +20,9 @@ class TailerError(Exception):
 class ConfigError(TailerError):
     """A configuration or rule problem, located as precisely as we can: ``file:line: rule 'x': why``."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, rule: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, rule: str | None = None
+    ):
         self.message = message
         self.file = file
         self.line = line

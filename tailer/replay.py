@@ -264,7 +264,9 @@ class _Replay:
 
     def emit(self, record: Record) -> None:
         e = self.settings.endpoint
-        payload = build_payload(record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time())
+        payload = build_payload(
+            record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time()
+        )
         self.out.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
     def mark_done(self) -> None:
@@ -316,7 +318,9 @@ class _Replay:
                         self.mark_done()
                     drained = await shipper.drain(self.options.grace if self.stopping else None)
                     if not drained:
-                        log.warning("stopped with %d records still in flight: a rerun sends them", shipper.in_flight)
+                        log.warning(
+                            "stopped with %d records still in flight: a rerun sends them", shipper.in_flight
+                        )
                 finally:
                     self.mark_done()
                     self.save(force=True)
@@ -327,7 +331,9 @@ class _Replay:
         except (OSError, EOFError, LookupError) as exc:
             # A corrupt gzip or an unreadable file stops that file only; what it gave stays settled.
             self.summary.files_failed += 1
-            log.error("%s: %s (what was read before is kept; the rest of this file is not replayed)", path, exc)
+            log.error(
+                "%s: %s (what was read before is kept; the rest of this file is not replayed)", path, exc
+            )
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,50 @@
+"""Historical files are replayed oldest first, and shards are stable."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from tailer.rotation import in_shard, order_files, parse_shard
+
+
+def names(paths):
+    return [p.name for p in paths]
+
+
+def test_numbered_rotation_oldest_first_whatever_the_given_order():
+    given = [Path("/l/app.log"), Path("/l/app.log.1"), Path("/l/app.log.2.gz"), Path("/l/app.log.10.gz")]
+    for _ in range(5):
+        random.shuffle(given)
+        assert names(order_files(given)) == ["app.log.10.gz", "app.log.2.gz", "app.log.1", "app.log"]
+
+
+def test_dated_rotation_earliest_first_then_the_live_file():
+    given = [Path("/l/gw.log"), Path("/l/gw.log-20261128"), Path("/l/gw.log-20261127.gz")]
+    assert names(order_files(given)) == ["gw.log-20261127.gz", "gw.log-20261128", "gw.log"]
+
+
+def test_separate_sets_stay_grouped_and_duplicates_collapse():
+    given = [Path("/l/b.log"), Path("/l/a.log.1"), Path("/l/a.log"), Path("/l/b.log.1"), Path("/l/a.log")]
+    assert names(order_files(given)) == ["a.log.1", "a.log", "b.log.1", "b.log"]
+
+
+@pytest.mark.parametrize("text,expected", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
+def test_parse_shard_accepts_k_of_n(text, expected):
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "a/b", "1", "1/0"])
+def test_parse_shard_refuses_nonsense(text):
+    with pytest.raises(ValueError, match="K/N"):
+        parse_shard(text)
+
+
+def test_shards_partition_the_files():
+    keys = [f"fingerprint-{i}" for i in range(200)]
+    shares = [[k for k in keys if in_shard(k, shard, 4)] for shard in range(1, 5)]
+    assert sorted(k for share in shares for k in share) == sorted(keys)
+    assert all(share for share in shares)  # 200 keys over 4 shards: none empty
+    assert shares[1] == [k for k in keys if in_shard(k, 2, 4)]  # stable
