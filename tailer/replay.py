@@ -16,6 +16,7 @@ skipped and counted as ``untimed``; without one it is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,7 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -338,18 +339,15 @@ class _Replay:
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            # Not on the main thread (tests, embedding): the caller handles signals.
+            with contextlib.suppress(RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._stop, sig)
-            except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
-                pass
 
     def _remove_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-            except (RuntimeError, ValueError):
-                pass
 
     def _stop(self, sig: int) -> None:
         if self.stopping:  # a second signal: leave now; the state written so far loses nothing
