@@ -54,3 +54,7 @@ def no_leaks(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_leaks: skip the thread/fd leak check for this test")
+
+
+# The real reference receiver on 127.0.0.1, for every test module (fixtures: receiver, make_receiver).
+from fixtures_receiver import make_receiver, receiver  # noqa: E402, F401
