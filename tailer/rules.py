@@ -1,0 +1,417 @@
+"""Rules: compiled from rules.yaml's ``rules:`` list; a log line -> a Record, or nothing. Pure, no I/O.
+
+Matching is the hot path (months of logs in a replay), so each rule derives from its regex the longest
+literal text every match must contain and checks ``literal in line`` (a C-speed substring scan) before the
+regex runs; most lines match no rule and never reach the regex engine. The prefilter is only a necessary
+condition, so results are exactly those of the regex alone. A pattern with IGNORECASE (global) gets no
+prefilter; an inline ``(?i:...)`` group only stops the literal at that group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from typing import Any
+
+from tailer.errors import ConfigError
+from tailer.record import INT_FIELDS, PAYLOAD_FIELDS, Origin, Record, make_ts
+from tailer.timeparse import TsParser, check_format, make_parser
+
+try:
+    from re import _constants as _c  # Python >= 3.11
+    from re import _parser as _sre
+except ImportError:  # pragma: no cover
+    import sre_constants as _c  # type: ignore[no-redef]
+    import sre_parse as _sre  # type: ignore[no-redef]
+
+RULE_KEYS = ("name", "pattern", "oper_id", "ts_format", "timezone", "fields", "tests")
+_PAYLOAD = frozenset(PAYLOAD_FIELDS)
+
+
+@dataclass(slots=True, frozen=True)
+class Match:
+    rule: str
+    record: Record | None  # None: the rule matched but gave no record (unmapped word, bad ts...)
+    problem: str | None = None  # why no record, e.g. "unmapped act='VOTE_X'"
+
+    @property
+    def unmapped(self) -> bool:
+        """The rule matched but the captured word is missing from its oper_id map (callers count these)."""
+        return self.problem is not None and self.problem.startswith("unmapped ")
+
+
+@dataclass(slots=True, frozen=True)
+class Case:
+    line: str
+    expect: dict[str, Any] | None  # None: the line must give no record
+    yaml_line: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class Rule:
+    name: str
+    pattern: str
+    regex: re.Pattern[str]
+    literal: str | None  # text every match contains; None: no prefilter
+    oper_id: str | None  # constant oper_id, or None when mapped
+    oper_from: int  # group index of the mapped word (0 when constant)
+    oper_from_name: str
+    oper_map: Mapping[str, str]
+    plan: tuple[tuple[int, str, bool], ...]  # (group index, payload field, convert to int)
+    ts_group: int  # 0: the line carries no time
+    ts_parse: TsParser | None
+    constants: Mapping[str, int | str]
+    cases: tuple[Case, ...] = ()
+    line: int | None = None
+
+    def build(self, m: re.Match[str], origin: Origin | None) -> Match:
+        """The Match for a regex hit: a Record, or the reason there is none."""
+        groups = (None, *m.groups())
+        oper_id = self.oper_id
+        if oper_id is None:
+            word = groups[self.oper_from]
+            oper_id = self.oper_map.get(word) if word is not None else None
+            if oper_id is None:
+                return Match(self.name, None, f"unmapped {self.oper_from_name}={word!r}")
+        fields: dict[str, int | str] = dict(self.constants)
+        for index, field, as_int in self.plan:
+            value = groups[index]
+            if not value:  # an optional group that did not take part, or captured nothing
+                continue
+            if as_int:
+                digits = value[1:] if value[0] == "-" else value
+                if not (digits.isascii() and digits.isdigit()):
+                    return Match(self.name, None, f"{field} {value!r} is not an integer")
+                fields[field] = int(value)
+            else:
+                fields[field] = value
+        event_ts = None
+        if self.ts_group:
+            raw = groups[self.ts_group]
+            if raw:
+                try:
+                    event_ts = self.ts_parse(raw)  # type: ignore[misc]
+                except (ValueError, OverflowError) as exc:
+                    return Match(self.name, None, f"ts {raw!r} does not parse: {exc}")
+        return Match(self.name, Record(self.name, oper_id, fields, event_ts, origin))
+
+
+class RuleSet:
+    """Rules in order; the first whose regex matches a line wins."""
+
+    __slots__ = ("rules", "prefilter", "_steps")
+
+    def __init__(self, rules: Sequence[Rule] = (), *, prefilter: bool = True) -> None:
+        self.rules = tuple(rules)
+        self.prefilter = prefilter
+        self._steps = tuple((r.literal if prefilter else None, r.regex.search, r) for r in self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def match(self, line: str, origin: Origin | None = None) -> Match | None:
+        """None when no rule matches; else the first matching rule's Match (a record or a problem)."""
+        for literal, search, rule in self._steps:
+            if literal is not None and literal not in line:
+                continue
+            m = search(line)
+            if m is not None:
+                return rule.build(m, origin)
+        return None
+
+    def explain(self, line: str) -> list[tuple[str, str]]:
+        """(rule, what happened) for every rule, for ``tailer match``."""
+        out: list[tuple[str, str]] = []
+        winner: str | None = None
+        for rule in self.rules:
+            if winner is not None:
+                out.append((rule.name, f"not tried: rule '{winner}' matched first"))
+            elif rule.literal is not None and rule.literal not in line:
+                out.append((rule.name, f"literal {rule.literal!r} not in line"))
+            elif (m := rule.regex.search(line)) is None:
+                out.append((rule.name, "pattern did not match"))
+            else:
+                winner = rule.name
+                got = rule.build(m, None)
+                if got.record is None:
+                    out.append((rule.name, f"matched, but no record: {got.problem}"))
+                else:
+                    out.append((rule.name, "matched: " + json.dumps(got.record.data(), ensure_ascii=False)))
+        return out
+
+
+# --- prefilter -------------------------------------------------------------------------------------------
+
+
+def required_literal(pattern: str) -> str | None:
+    """The longest literal text that every match of ``pattern`` contains, or None.
+
+    Walks the parsed regex: runs of LITERAL ops at the top level, continued through capturing and
+    non-capturing groups and atomic groups (their text is contiguous with what surrounds them) and across
+    zero-width anchors and lookarounds; anything else (classes, repeats, alternations) ends a run. The body
+    of a repeat with min >= 1 is searched on its own. Case-insensitive parts yield nothing.
+    """
+    parsed = _sre.parse(pattern)
+    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
+        return None
+    runs: list[str] = []
+    tail = _walk(parsed, [], runs)
+    runs.append("".join(tail))
+    best = max(runs, key=len)
+    return best or None
+
+
+def _walk(items: Any, run: list[str], runs: list[str]) -> list[str]:
+    """Extend ``run`` with the items' literal text; finished runs go to ``runs``; returns the open run."""
+    for op, av in items:
+        if op is _c.LITERAL:
+            run.append(chr(av))
+        elif op is _c.SUBPATTERN and not av[1] & _c.SRE_FLAG_IGNORECASE:
+            run = _walk(av[3], run, runs)
+        elif op is getattr(_c, "ATOMIC_GROUP", None):
+            run = _walk(av, run, runs)
+        elif op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width: the text on both sides is contiguous
+        else:
+            runs.append("".join(run))
+            run = []
+            if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)) and av[0] >= 1:
+                runs.append("".join(_walk(av[2], [], runs)))
+    return run
+
+
+# --- compiling -------------------------------------------------------------------------------------------
+
+
+class _Where:
+    """Locates errors inside one rule: the key's line when known, else the rule's line."""
+
+    def __init__(self, node: Any, file: str) -> None:
+        self.node, self.file, self.rule = node, file, None
+        self.line = getattr(node, "line", None)
+
+    def error(self, message: str, key: str | None = None, node: Any = None) -> ConfigError:
+        node = self.node if node is None else node
+        line = getattr(node, "key_lines", {}).get(key) if key else None
+        return ConfigError(
+            message, file=self.file, line=line or getattr(node, "line", None) or self.line, rule=self.rule
+        )
+
+
+def unknown_key_message(key: Any, known: Sequence[str], where: str) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+    return f"unknown key '{key}' in {where}{hint}"
+
+
+def _digit_str(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return value
+    return None
+
+
+def _zone(name: Any, where: _Where) -> tzinfo:
+    if name in (None, "UTC"):
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise where.error(f"unknown timezone {name!r}", "timezone") from exc
+
+
+def _compile_one(node: Mapping[str, Any], file: str, seen: dict[str, int | None]) -> Rule:
+    where = _Where(node, file)
+    if not isinstance(node, Mapping):
+        raise where.error("each rule must be a mapping (name, pattern, oper_id, ...)")
+    name = node.get("name")
+    if not isinstance(name, str) or not name:
+        raise where.error("rule has no 'name' (a non-empty string)", "name")
+    where.rule = name
+    for key in node:
+        if key not in RULE_KEYS:
+            raise where.error(unknown_key_message(key, RULE_KEYS, "a rule"), key)
+    if name in seen:
+        raise where.error(f"duplicate rule name (first defined at line {seen[name]})", "name")
+    seen[name] = where.line
+    pattern = node.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise where.error("rule has no 'pattern' (a regular expression)", "pattern")
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        pos = exc.pos or 0
+        raise where.error(
+            f"pattern does not compile: {exc.msg} at position {pos}\n  {pattern}\n  {' ' * pos}^", "pattern"
+        ) from exc
+    groups = regex.groupindex
+
+    raw_oper = node.get("oper_id")
+    oper_id, oper_from, oper_map, src = None, 0, {}, ""
+    if isinstance(raw_oper, Mapping):
+        for key in raw_oper:
+            if key not in ("from", "map"):
+                raise where.error(unknown_key_message(key, ("from", "map"), "oper_id"), key, raw_oper)
+        src, mapping = raw_oper.get("from"), raw_oper.get("map")
+        if src not in groups:
+            raise where.error(
+                f"oper_id.from names group {src!r}, which the pattern does not have", "from", raw_oper
+            )
+        if not isinstance(mapping, Mapping) or not mapping:
+            raise where.error(
+                "oper_id.map must be a mapping of captured words to digit strings", "map", raw_oper
+            )
+        for word, value in mapping.items():
+            digits = _digit_str(value)
+            if digits is None:
+                raise where.error(f"oper_id.map[{word!r}] = {value!r} is not a digit string", "map", raw_oper)
+            oper_map[str(word)] = digits
+        oper_from = groups[src]
+    else:
+        oper_id = _digit_str(raw_oper)
+        if oper_id is None:
+            raise where.error(f"oper_id must be a digit string or {{from, map}}, got {raw_oper!r}", "oper_id")
+
+    ts_format, tz = node.get("ts_format"), _zone(node.get("timezone"), where)
+    ts_group = groups.get("ts", 0)
+    if ts_group and not isinstance(ts_format, str):
+        raise where.error("the pattern captures 'ts' but the rule has no 'ts_format'", "pattern")
+    if ts_format is not None:
+        if not ts_group:
+            raise where.error("ts_format is set but the pattern has no (?P<ts>...) group", "ts_format")
+        if not isinstance(ts_format, str) or (why := check_format(ts_format)) is not None:
+            raise where.error(f"bad ts_format {ts_format!r}: {why or 'not a string'}", "ts_format")
+
+    constants: dict[str, int | str] = {}
+    raw_fields = node.get("fields") or {}
+    if not isinstance(raw_fields, Mapping):
+        raise where.error("fields must be a mapping of payload fields to constants", "fields")
+    for field, value in raw_fields.items():
+        if field not in _PAYLOAD:
+            raise where.error(unknown_key_message(field, PAYLOAD_FIELDS, "fields"), field, raw_fields)
+        if field in groups:
+            raise where.error(
+                f"field '{field}' is both captured by the pattern and a constant", field, raw_fields
+            )
+        if field in INT_FIELDS:
+            digits = _digit_str(value)
+            if digits is None:
+                raise where.error(f"fields.{field} must be an integer, got {value!r}", field, raw_fields)
+            constants[field] = int(digits)
+        elif isinstance(value, (str, int)) and not isinstance(value, bool):
+            constants[field] = str(value)
+        else:
+            raise where.error(f"fields.{field} must be a string, got {value!r}", field, raw_fields)
+
+    plan = tuple(
+        (i, g, g in INT_FIELDS) for g, i in sorted(groups.items(), key=lambda kv: kv[1]) if g in _PAYLOAD
+    )
+    return Rule(
+        name=name,
+        pattern=pattern,
+        regex=regex,
+        literal=required_literal(pattern),
+        oper_id=oper_id,
+        oper_from=oper_from,
+        oper_from_name=str(src),
+        oper_map=oper_map,
+        plan=plan,
+        ts_group=ts_group,
+        ts_parse=make_parser(ts_format, tz) if ts_group else None,
+        constants=constants,
+        cases=_cases(node.get("tests"), where),
+        line=where.line,
+    )
+
+
+_EXPECT_KEYS = ("oper_id", *PAYLOAD_FIELDS, "ts")
+
+
+def _cases(raw: Any, where: _Where) -> tuple[Case, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise where.error("tests must be a list of {line, expect}", "tests")
+    cases = []
+    for item in raw:
+        if not isinstance(item, Mapping) or not isinstance(item.get("line"), str) or "expect" not in item:
+            raise where.error(
+                "each test needs 'line' (a string) and 'expect'",
+                "tests",
+                item if isinstance(item, Mapping) else None,
+            )
+        for key in item:
+            if key not in ("line", "expect"):
+                raise where.error(unknown_key_message(key, ("line", "expect"), "a test"), key, item)
+        expect = item["expect"]
+        if isinstance(expect, str) and expect.lower() == "none":
+            expect = None
+        if expect is not None:
+            if not isinstance(expect, Mapping):
+                raise where.error(f"expect must be a mapping or none, got {expect!r}", "expect", item)
+            for key in expect:
+                if key not in _EXPECT_KEYS:
+                    raise where.error(unknown_key_message(key, _EXPECT_KEYS, "expect"), key, expect)
+            expect = dict(expect)
+        cases.append(Case(item["line"], expect, getattr(item, "line", None)))
+    return tuple(cases)
+
+
+def compile_rules(
+    raw: Sequence[Mapping[str, Any]], *, file: str = "rules.yaml", prefilter: bool = True
+) -> RuleSet:
+    """Compile ``rules:`` (LineDict nodes from config.load_yaml give errors a line). ConfigError on any fault."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise ConfigError("'rules' must be a list of rules", file=file, line=getattr(raw, "line", None))
+    seen: dict[str, int | None] = {}
+    return RuleSet([_compile_one(node, file, seen) for node in raw], prefilter=prefilter)
+
+
+# --- rule test cases -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class CaseResult:
+    rule: str
+    line: str
+    expected: dict | None
+    got: dict | None
+    ok: bool
+    diff: str
+    yaml_line: int | None
+
+
+def _dump(value: dict | None) -> list[str]:
+    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").splitlines(keepends=True)
+
+
+def run_cases(ruleset: RuleSet, *, ts_unit: str = "s") -> list[CaseResult]:
+    """Run every rule's tests against the whole rule set (first match wins, as in production)."""
+    results = []
+    for rule in ruleset.rules:
+        for case in rule.cases:
+            m = ruleset.match(case.line)
+            got: dict | None = None
+            note = ""
+            if m is not None and m.record is not None:
+                got = m.record.data()
+                if case.expect is not None and "ts" in case.expect and m.record.event_ts is not None:
+                    got["ts"] = make_ts(m.record.event_ts, ts_unit)  # type: ignore[arg-type]
+                if m.rule != rule.name:
+                    note = f"# the line was taken by rule '{m.rule}', listed before '{rule.name}'\n"
+            elif m is not None:
+                note = f"# rule '{m.rule}' matched but gave no record: {m.problem}\n"
+            ok = got == case.expect and (got is None or m.rule == rule.name)  # type: ignore[union-attr]
+            diff = ""
+            if not ok:
+                diff = note + "".join(
+                    difflib.unified_diff(_dump(case.expect), _dump(got), "expected", "got", lineterm="\n")
+                )
+            results.append(CaseResult(rule.name, case.line, case.expect, got, ok, diff, case.yaml_line))
+    return results
