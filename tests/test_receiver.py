@@ -348,3 +348,39 @@ def test_latency_delays_the_answer_but_keeps_it(make_receiver, client):
     rx = make_receiver(latency=0.05)
     assert client.post(rx.url, json=body(), headers=AUTH).status_code == 200
     assert rx.count() == 1
+
+
+def test_serve_prints_where_it_listens_without_the_token_and_exits_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "served.db"
+    code = (
+        "from pathlib import Path; from tailer.receiver import ReceiverConfig, serve; "
+        f"serve(ReceiverConfig(token='sekret-tok', db_path=Path({str(db)!r})), '127.0.0.1', 0)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],  # the repo root, so `tailer` imports even if not installed
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # serve prints exactly one line once it listens
+        assert line.startswith("receiver listening on http://127.0.0.1:")
+        assert str(db) in line
+        url = line.split()[3].rstrip(",")
+        with httpx.Client(timeout=10) as c:
+            assert c.post(url, json=body(), headers={"Authorization": "sekret-tok"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "sekret-tok" not in line + out + err
+    with EmbeddedReceiver(ReceiverConfig(token=TOKEN, db_path=db)) as again:
+        assert again.count() == 1
