@@ -181,9 +181,10 @@ class _State:
 _STATE = web.AppKey("receiver_state", _State)
 
 
-def _open_db(path: Path | None) -> sqlite3.Connection:
+def _open_db(path: Path | str | None) -> sqlite3.Connection:
     try:
         if path is not None:
+            path = Path(path)  # the CLI may hand over a str
             path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path) if path is not None else ":memory:")
         db.execute("PRAGMA journal_mode=WAL")

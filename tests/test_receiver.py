@@ -214,6 +214,13 @@ def test_duplicate_nonce_is_refused_after_restart_on_the_same_db(tmp_path, clien
         assert [r["nonce"] for r in second.records()] == ["kept"]
 
 
+def test_db_path_given_as_str_in_a_new_directory_works(tmp_path, client):
+    cfg = ReceiverConfig(token=TOKEN, db_path=str(tmp_path / "new" / "r.db"))
+    with EmbeddedReceiver(cfg) as rx:
+        assert client.post(rx.url, json=body(), headers=AUTH).status_code == 200
+    assert (tmp_path / "new" / "r.db").exists()
+
+
 def test_in_memory_db_accepts_and_forgets_on_restart(client):
     cfg = ReceiverConfig(token=TOKEN)
     with EmbeddedReceiver(cfg) as first:
