@@ -205,13 +205,24 @@ def test_duplicate_nonce_is_409_and_stored_once(receiver, client):
     assert receiver.records()[0]["data"]["ext1"] == "9"
 
 
+def test_exact_resend_is_acknowledged_but_not_stored_twice(receiver, client):
+    assert client.post(receiver.url, json=body("same"), headers=AUTH).status_code == 200
+    resp = client.post(receiver.url, json=body("same"), headers=AUTH)
+    assert resp.status_code == 200
+    assert resp.json() == {"ret": 0, "msg": "duplicate: already stored"}
+    assert receiver.count() == 1
+    assert receiver.duplicates == 1
+
+
 def test_duplicate_nonce_is_refused_after_restart_on_the_same_db(tmp_path, client):
     cfg = ReceiverConfig(token=TOKEN, db_path=tmp_path / "r.db")
     with EmbeddedReceiver(cfg) as first:
         assert client.post(first.url, json=body("kept"), headers=AUTH).status_code == 200
     with EmbeddedReceiver(cfg) as second:
-        assert client.post(second.url, json=body("kept"), headers=AUTH).status_code == 409
+        assert client.post(second.url, json=body("kept", ext1="x"), headers=AUTH).status_code == 409
+        assert client.post(second.url, json=body("kept"), headers=AUTH).status_code == 200
         assert [r["nonce"] for r in second.records()] == ["kept"]
+        assert second.duplicates == 1
 
 
 def test_db_path_given_as_str_in_a_new_directory_works(tmp_path, client):
