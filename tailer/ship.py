@@ -1,0 +1,306 @@
+"""The shipper: one record per POST, ``concurrency`` in flight, retried, rate-limited, paused on a bad token.
+
+Outcomes (shared/DESIGN.md "Failures"):
+- 2xx with a JSON object whose ``ret`` is the integer 0: acknowledged.
+- connection errors, timeouts, 408, 429, 5xx except 501: retried forever, jittered exponential backoff
+  (0.5 s doubling) or the server's Retry-After, never longer than ``max_backoff``. Unexpected 1xx/3xx
+  statuses are retried too: redirects are not followed, and a misrouted URL must not empty the log
+  into the dead-letter file.
+- 401/403: every sender pauses; one request (the probe) keeps retrying with backoff; any answer that is
+  not 401/403 lifts the pause. Nothing is dead-lettered for a bad token. A warning says so once a minute.
+- other 4xx (409, 400, ...), 501, and 2xx whose answer is not JSON or has no integer ``ret`` or a
+  ``ret != 0``: dead-lettered after that one attempt. A 2xx without a readable ``ret`` is not an ack:
+  the platform did not confirm it took the record, and retrying the same body would get the same answer.
+
+The payload is built once, at ``submit``, so nonce and ts are the same on every attempt. Records still
+in flight at shutdown are cancelled and stay unsettled: the watermark keeps them for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from tailer.deadletter import DeadLetterWriter
+from tailer.errors import ShipError
+from tailer.ratelimit import TokenBucket, backoff_delay, retry_delay
+from tailer.record import Record, build_payload
+
+if TYPE_CHECKING:
+    from tailer.config import EndpointSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429})
+AUTH_STATUSES = frozenset({401, 403})
+WARN_EVERY = 60.0  # seconds between repeats of the same warning
+
+
+@dataclass(slots=True, frozen=True)
+class Outcome:
+    kind: str  # "acked" | "dead_lettered"
+    status: int | None
+    answer: Any
+    attempts: int
+
+
+@dataclass(slots=True)
+class ShipStats:
+    submitted: int = 0
+    acked: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    auth_failures: int = 0
+    transport_errors: int = 0
+    internal_errors: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    kind: str  # "ack" | "retry" | "auth" | "dead"
+    reason: str
+    answer: Any = None
+
+
+def parse_answer(body: bytes) -> tuple[Any, bool]:
+    """(parsed JSON, True) or (the body as text, False)."""
+    try:
+        return json.loads(body), True
+    except ValueError:
+        return body.decode("utf-8", errors="replace"), False
+
+
+def judge(status: int, body: bytes) -> Verdict:
+    """What one HTTP answer means for the record. Pure."""
+    answer, is_json = parse_answer(body)
+    if status in AUTH_STATUSES:
+        return Verdict("auth", f"HTTP {status}", answer)
+    if status in RETRY_STATUSES or (500 <= status < 600 and status != 501):
+        return Verdict("retry", f"HTTP {status}", answer)
+    if 400 <= status < 600:
+        return Verdict("dead", f"HTTP {status}", answer)
+    if not 200 <= status < 300:
+        return Verdict("retry", f"unexpected HTTP {status}", answer)
+    if not is_json:
+        return Verdict("dead", "answer is not JSON", answer)
+    ret = answer.get("ret") if isinstance(answer, dict) else None
+    if type(ret) is not int:  # bool is an int subclass, and "0" is not 0
+        return Verdict("dead", "answer has no integer ret", answer)
+    if ret != 0:
+        return Verdict("dead", f"rejected: ret={ret} msg={answer.get('msg')!r}", answer)
+    return Verdict("ack", "ok", answer)
+
+
+class Shipper:
+    """Async context manager. ``clock`` (wall time for ts) is injectable for tests."""
+
+    def __init__(
+        self,
+        endpoint: EndpointSettings,
+        *,
+        dead_letter: DeadLetterWriter,
+        on_settled: Callable[[Record, Outcome], None],
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        if not endpoint.url.startswith(("http://", "https://")):
+            raise ShipError(
+                f"endpoint url must be http(s)://... (resolve 'embedded' first), got {endpoint.url!r}"
+            )
+        if endpoint.concurrency < 1:
+            raise ShipError(f"concurrency must be at least 1, got {endpoint.concurrency}")
+        self.endpoint = endpoint
+        self.stats = ShipStats()
+        self._dead_letter = dead_letter
+        self._on_settled = on_settled
+        self._transport = transport
+        self._clock = clock
+        self._headers = endpoint.headers()  # holds the token: never logged, never in a repr
+        self._client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(endpoint.concurrency)
+        self._limiter = TokenBucket(endpoint.rate_limit) if endpoint.rate_limit > 0 else None
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._probe: int | None = None  # id of the delivery allowed to send while paused
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next_id = 0
+        self._warned: dict[str, float] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Shipper(url={self.endpoint.url!r}, in_flight={self.in_flight}, paused={self.paused})"
+
+    async def __aenter__(self) -> Shipper:
+        n = self.endpoint.concurrency
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        transport = self._transport or AiohttpTransport(limits=limits)
+        self._client = httpx.AsyncClient(transport=transport, timeout=self.endpoint.timeout, limits=limits)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    async def submit(self, record: Record) -> None:
+        """Start delivering ``record``; waits while paused, for a free slot, then for the rate limit."""
+        if self._closed or self._client is None:
+            raise ShipError("shipper is not open")
+        await self._resume.wait()
+        await self._slots.acquire()
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            if self._closed:
+                raise ShipError("shipper closed while waiting")
+        except BaseException:
+            self._slots.release()
+            raise
+        ep = self.endpoint
+        payload = build_payload(
+            record, ts_unit=ep.ts_unit, ts_source=ep.ts_source, nonce=ep.nonce, now=self._clock()
+        )
+        self.stats.submitted += 1
+        self._next_id += 1
+        task = asyncio.create_task(self._deliver(self._next_id, record, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is in flight; False if ``timeout`` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._tasks:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            # _deliver catches everything; reaching here is a bug, and the record stays unsettled.
+            log.error("delivery task failed; record left unsettled", exc_info=task.exception())
+
+    def _warn(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(key, -math.inf) >= WARN_EVERY:
+            self._warned[key] = now
+            log.warning(message, *args)
+
+    async def _deliver(self, ident: int, record: Record, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        attempts = failures = 0
+        while True:
+            while self.paused and self._probe != ident:
+                await self._resume.wait()
+            attempts += 1
+            status: int | None = None
+            retry_after: str | None = None
+            try:
+                assert self._client is not None
+                response = await self._client.post(self.endpoint.url, content=body, headers=self._headers)
+                status = response.status_code
+                retry_after = response.headers.get("retry-after")
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                verdict = judge(status, response.content)
+            except httpx.TransportError as exc:  # connect, read, write, pool errors and timeouts
+                self.stats.transport_errors += 1
+                verdict = Verdict("retry", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - never let a delivery die silently; retry instead
+                self.stats.internal_errors += 1
+                log.exception("unexpected error sending a record (rule %s); retrying", record.rule)
+                verdict = Verdict("retry", "internal error")
+
+            if verdict.kind in ("ack", "dead"):
+                self._lift_pause()
+                await self._settle(record, payload, verdict, status, attempts)
+                return
+            failures += 1
+            self.stats.retries += 1
+            if verdict.kind == "auth":
+                self.stats.auth_failures += 1
+                if self._probe is None:
+                    self._probe = ident
+                    self._resume.clear()
+                self._warn("auth", "endpoint refuses the token (HTTP %s); sending paused, retrying", status)
+                if self._probe != ident:
+                    continue  # wait for the probe to get through, then resend at once
+                delay = backoff_delay(failures, cap=self.endpoint.max_backoff)
+            else:
+                self._warn("retry", "endpoint unavailable (%s); retrying with backoff", verdict.reason)
+                delay = retry_delay(failures, cap=self.endpoint.max_backoff, retry_after=retry_after)
+            log.debug("retrying record (rule %s) in %.3fs after %s", record.rule, delay, verdict.reason)
+            await asyncio.sleep(delay)
+
+    def _lift_pause(self) -> None:
+        if self.paused:
+            log.warning("endpoint accepts the token again; sending resumed")
+        self._probe = None
+        self._resume.set()
+
+    async def _settle(
+        self, record: Record, payload: dict[str, Any], verdict: Verdict, status: int | None, attempts: int
+    ) -> None:
+        if verdict.kind == "ack":
+            self.stats.acked += 1
+            outcome = Outcome("acked", status, verdict.answer, attempts)
+        else:
+            await self._write_dead_letter(record, payload, verdict, status, attempts)
+            self.stats.dead_lettered += 1
+            outcome = Outcome("dead_lettered", status, verdict.answer, attempts)
+        try:
+            self._on_settled(record, outcome)
+        except Exception:  # noqa: BLE001 - the caller's bug must not kill the delivery loop silently
+            log.exception("on_settled failed for a record of rule %s", record.rule)
+
+    async def _write_dead_letter(
+        self, record: Record, payload: dict[str, Any], verdict: Verdict, status: int | None, attempts: int
+    ) -> None:
+        """Retry the write (not the POST) until the line is durable: only then may the record settle."""
+        failures = 0
+        while True:
+            try:
+                # Synchronous on purpose: dead letters are rare and an fsync is cheaper than a thread hop.
+                self._dead_letter.write(
+                    payload=payload,
+                    answer=verdict.answer,
+                    status=status,
+                    attempts=attempts,
+                    origin=record.origin,
+                    rule=record.rule,
+                    reason=verdict.reason,
+                )
+                return
+            except OSError as exc:
+                failures += 1
+                self._warn(
+                    "dlq", "cannot write the dead-letter file %s (%s); retrying", self._dead_letter.path, exc
+                )
+                await asyncio.sleep(backoff_delay(failures, cap=self.endpoint.max_backoff))
