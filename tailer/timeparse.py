@@ -56,12 +56,26 @@ def make_parser(fmt: str, tz: tzinfo) -> TsParser:
 
     utc = tz is UTC
 
+    # Local day -> its UTC offset in seconds, when the offset is the same at its midnight and the next
+    # (no transition that day: then local time + offset is exact); None sends the day to zoneinfo.
+    day_offsets: dict[int, float | None] = {}
+
     def from_fields(y: int, mo: int, d: int, h: int, mi: int, sec: int, us: int) -> float:
-        if utc:  # pure arithmetic; date() validates the day, the rest is checked here
-            if h > 23 or mi > 59 or sec > 59:
-                raise ValueError("time out of range")
-            return (date(y, mo, d).toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + sec + us / 1e6
-        return datetime(y, mo, d, h, mi, sec, us, tzinfo=tz).timestamp()
+        ordinal = date(y, mo, d).toordinal()  # validates the day
+        if h > 23 or mi > 59 or sec > 59:
+            raise ValueError("time out of range")
+        if utc:
+            offset: float | None = 0.0
+        elif (offset := day_offsets.get(ordinal, -1.0)) == -1.0:
+            start = datetime.fromordinal(ordinal).replace(tzinfo=tz).utcoffset()
+            end = datetime.fromordinal(ordinal + 1).replace(tzinfo=tz).utcoffset()
+            offset = start.total_seconds() if start is not None and start == end else None
+            if len(day_offsets) > 4096:  # logs are mostly chronological: a small cache is enough
+                day_offsets.clear()
+            day_offsets[ordinal] = offset
+        if offset is None:
+            return datetime(y, mo, d, h, mi, sec, us, tzinfo=tz).timestamp()
+        return (ordinal - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + sec + us / 1e6 - offset
 
     def slow(s: str) -> float:
         parsed = datetime.strptime(s, fmt)
