@@ -80,7 +80,8 @@ class LineReader:
     ``position`` is how far the stream has been read (``offset`` plus the held partial line).
     ``read()`` reads at most ``max_bytes`` per call so one huge file never starves the others; it returns
     ``[]`` both at end of stream and when a chunk held no newline: ``at_eof`` tells them apart.
-    Errors of the stream itself (OSError, EOFError of a truncated .gz) propagate.
+    Errors of the stream itself (OSError, EOFError of a truncated .gz) propagate, after the lines read
+    before them: a damaged .gz gives its intact prefix, then raises on the following ``read()``.
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class LineReader:
         self._held_len = 0
         self._held: list[bytes] = []
         self._held_kept = 0
+        self._error: Exception | None = None  # a stream error deferred until the lines before it are out
 
     @property
     def position(self) -> int:
@@ -112,9 +114,9 @@ class LineReader:
 
     def read(self, max_bytes: int = DEFAULT_CHUNK) -> list[Line]:
         """Read up to ``max_bytes`` and return the lines they complete (maybe none)."""
-        data = self._stream.read(max_bytes)
-        # A buffered binary stream returns short only at end of stream.
-        self.at_eof = len(data) < max_bytes
+        data = self._read_chunk(max_bytes)
+        # _read_chunk is short only at end of stream, or before an error it defers to the next call.
+        self.at_eof = len(data) < max_bytes and self._error is None
         if not data:
             return []
         self.stats.bytes += len(data)
@@ -150,6 +152,35 @@ class LineReader:
         return self._make(raw, start, self.offset, length > self.max_line_bytes)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _read_chunk(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes``, short only at end of stream.
+
+        Read piecewise with read1 where the stream has it: ``read(n)`` of a truncated or corrupt .gz raises
+        and drops everything it had decompressed in that call, so the intact lines before the damage would
+        be lost. Here the pieces read before an error are returned, and the error is raised by the next
+        call (``at_eof`` stays False so the caller makes it)."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        read1 = getattr(self._stream, "read1", None)
+        if read1 is None:
+            return self._stream.read(max_bytes)
+        pieces: list[bytes] = []
+        got = 0
+        while got < max_bytes:
+            try:
+                piece = read1(max_bytes - got)
+            except Exception as exc:  # EOFError, zlib.error, BadGzipFile, OSError: raised once lines are out
+                if not pieces:
+                    raise
+                self._error = exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
 
     def _hold(self, piece: bytes) -> None:
         self._held_len += len(piece)

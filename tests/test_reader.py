@@ -282,3 +282,21 @@ def test_cut_lines_keep_offsets_and_a_decodable_prefix(tmp_path: Path, content, 
             assert want.text.startswith(got.text)
         else:
             assert got == want
+
+
+def test_truncated_gzip_gives_its_intact_lines_then_raises(tmp_path: Path):
+    content = b"".join(
+        b"2026-11-28 10:00:00 VOTE_JOIN voteId=%d uid=%d\n" % (i, i * 7919) for i in range(20000)
+    )
+    packed = gzip.compress(content)
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    lines: list[Line] = []
+    with open_log(path) as stream:
+        reader = LineReader(stream)
+        with pytest.raises(EOFError):
+            for _ in range(1000):
+                lines.extend(reader.read(len(content)))  # one read asks for more than the file holds
+                assert not reader.at_eof
+    assert 0 < len(lines) < 20000
+    assert lines == model(content)[: len(lines)]
