@@ -201,7 +201,7 @@ def check(config_path: Path, log_format: str, log_level: str) -> None:
             {p for pattern in src.paths for p in glob.glob(pattern, recursive=True) if src.matches(p)}
         )
         click.echo(f"  source    {', '.join(src.paths)} ({src.encoding}): {count} file(s) now")
-    cases = sum(len(r.tests) for r in settings.rules.rules)
+    cases = sum(len(r.cases) for r in settings.rules.rules)
     click.echo(
         f"  rules     {len(settings.rules.rules)} ({cases} test cases): "
         + ", ".join(r.name for r in settings.rules.rules)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .checkpoint import CheckpointStore, FileCheckpoint
-from .config import Settings
+from .config import Settings, SourceSettings
 from .deadletter import DeadLetterWriter
 from .embedded import resolve_endpoint
 from .errors import ReplayError
@@ -115,6 +116,17 @@ def state_path(settings: Settings, options: ReplayOptions) -> Path:
     return settings.state_dir / f"replay-{tag}.json"
 
 
+def replay_source(settings: Settings, path: Path) -> SourceSettings:
+    """The first source whose globs match the file, or the name without ``.gz`` (a rotated, compressed
+    file keeps its source's encoding). ``exclude`` is about live following and is not applied here."""
+    full = str(path)
+    names = (full, full[:-3]) if full.endswith(".gz") else (full,)
+    for source in settings.sources:
+        if any(fnmatch.fnmatchcase(name, glob) for name in names for glob in source.paths):
+            return source
+    return SourceSettings(paths=())
+
+
 def _content_key(stream) -> str:
     """The file's identity for replay state and deterministic nonces: the head fingerprint (the same one
     the live follower uses), or for a file too short to have one, a hash of its whole (short) content."""
@@ -158,7 +170,6 @@ class _Replay:
         self.entries: dict[str, FileCheckpoint] = {}
         self.store = None if options.dry_run else CheckpointStore(state_path(settings, options))
         self.stopping = False
-        self.last_save = time.monotonic()
 
     # -- settlement and state ------------------------------------------------------------------------
     def on_settled(self, record: Record, outcome: Outcome) -> None:
@@ -172,11 +183,16 @@ class _Replay:
             if outcome.kind == "acked":
                 self.entries[origin.file_id].last_ack_at = time.time()
 
-    def save(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.store is None or (not force and now - self.last_save < STATE_EVERY):
+    async def _save_periodically(self) -> None:
+        # A timer, not the read loop: reading may sit in backpressure for long while acks still arrive.
+        while True:
+            await asyncio.sleep(STATE_EVERY)
+            self.mark_done()
+            self.save()
+
+    def save(self) -> None:
+        if self.store is None:
             return
-        self.last_save = now
         for key, mark in self.marks.items():
             entry = self.entries[key]
             entry.offset = mark.offset
@@ -199,7 +215,7 @@ class _Replay:
         return True
 
     async def replay_file(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
-        source = self.settings.source_for(path)
+        source = replay_source(self.settings, path)
         rules, s, o = self.settings.rules, self.summary, self.options
         with open_log(path) as stream:
             key = _content_key(stream)
@@ -224,9 +240,8 @@ class _Replay:
             )
             cut_before = reader.stats.cut_lines
             while not self.stopping:
-                before = stream.tell()
                 lines = reader.read()
-                if not lines and stream.tell() == before:
+                if not lines and reader.at_eof:
                     last = reader.flush()  # a rotated file's last line may lack its newline
                     if last is None:
                         break
@@ -257,7 +272,6 @@ class _Replay:
                     if self.stopping:
                         break
                 progress.show(s, index, path.name)
-                self.save()
             s.cut_lines += reader.stats.cut_lines - cut_before
             if not self.stopping:
                 entry.size = reader.offset
@@ -311,6 +325,7 @@ class _Replay:
         dead = DeadLetterWriter(self.settings.state_dir / "dead-letter.jsonl")
         with resolve_endpoint(endpoint, self.settings.state_dir) as endpoint:
             async with Shipper(endpoint, dead_letter=dead, on_settled=self.on_settled) as shipper:
+                saver = asyncio.create_task(self._save_periodically())
                 try:
                     for i, path in enumerate(files, 1):
                         if self.stopping:
@@ -323,8 +338,9 @@ class _Replay:
                             "stopped with %d records still in flight: a rerun sends them", shipper.in_flight
                         )
                 finally:
+                    saver.cancel()
                     self.mark_done()
-                    self.save(force=True)
+                    self.save()
 
     async def _one(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
         try:
