@@ -139,7 +139,16 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
 )
 @click.option("--shard", metavar="K/N", help="Take a stable K-th of N shares of the files (1 <= K <= N).")
 @click.option("--restart", is_flag=True, help="Forget this replay's saved progress and start over.")
-def replay(config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart) -> None:
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
+)
+def replay(
+    config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, grace
+) -> None:
     """Send what historical files (plain or .gz) hold, oldest first, resumably.
 
     \b

@@ -170,6 +170,7 @@ class _Replay:
         self.entries: dict[str, FileCheckpoint] = {}
         self.store = None if options.dry_run else CheckpointStore(state_path(settings, options))
         self.stopping = False
+        self._reading: asyncio.Task | None = None
 
     # -- settlement and state ------------------------------------------------------------------------
     def on_settled(self, record: Record, outcome: Outcome) -> None:
@@ -326,12 +327,15 @@ class _Replay:
         with resolve_endpoint(endpoint, self.settings.state_dir) as endpoint:
             async with Shipper(endpoint, dead_letter=dead, on_settled=self.on_settled) as shipper:
                 saver = asyncio.create_task(self._save_periodically())
+                self._reading = asyncio.create_task(self._read_files(files, shipper, progress))
                 try:
-                    for i, path in enumerate(files, 1):
-                        if self.stopping:
-                            break
-                        await self._one(path, shipper, progress, i)
-                        self.mark_done()
+                    # A stop signal cancels reading even while submit() waits (endpoint down, token
+                    # refused): the record it held stays unsettled, so the saved offset stays before it.
+                    try:
+                        await self._reading
+                    except asyncio.CancelledError:
+                        if not self.stopping:  # we are being cancelled ourselves, not stopping by signal
+                            raise
                     drained = await shipper.drain(self.options.grace if self.stopping else None)
                     if not drained:
                         log.warning(
@@ -341,6 +345,13 @@ class _Replay:
                     saver.cancel()
                     self.mark_done()
                     self.save()
+
+    async def _read_files(self, files: list[Path], shipper: Shipper, progress: _Progress) -> None:
+        for i, path in enumerate(files, 1):
+            if self.stopping:
+                break
+            await self._one(path, shipper, progress, i)
+            self.mark_done()
 
     async def _one(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
         try:
@@ -370,6 +381,8 @@ class _Replay:
             raise SystemExit(130)
         log.warning("%s: stopping; letting in-flight records finish", signal.Signals(sig).name)
         self.stopping = True
+        if self._reading is not None:
+            self._reading.cancel()
 
 
 async def replay(

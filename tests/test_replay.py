@@ -204,3 +204,29 @@ def test_replay_killed_with_sigkill_loses_nothing_and_resends_only_the_unsaved_t
     resent = receiver.duplicates  # deterministic nonces: the receiver recognises each exact resend
     may_resend = {n for end, n in nonces if end > saved_offset} & before
     assert resent == len(may_resend)
+
+
+def test_sigterm_while_token_refused_stops_within_grace_and_a_rerun_completes(tmp_path, receiver):
+    """submit() blocks while the endpoint refuses the token; SIGTERM must still stop the replay, keep
+    its state before the unsent records, and a rerun with the token fixed delivers everything."""
+    log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(200)])
+    cfg = write_config(tmp_path, receiver.url, token="right-token", concurrency=2)
+    receiver.set_token("other-token")
+    cmd = [sys.executable, "-m", "tailer", "replay", "--grace", "0.5", "-c", str(cfg), str(log)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while receiver.stats.get(401, 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1 and "interrupted" in err, err
+    receiver.set_token("right-token")
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(int(d["ext1"]) for d in datas(receiver)) == list(range(200))
+    assert dead_letters(tmp_path) == []
