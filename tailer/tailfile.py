@@ -1,0 +1,229 @@
+"""One followed file identity (Vector's ``file_watcher``): its ack watermark, where reading stands, and at
+most one open descriptor.
+
+A TailedFile outlives its descriptor on purpose. When a file is truncated under us, the old logical file
+keeps its key, read position and watermark *without* a descriptor, and a rotated copy with the same head
+(copytruncate's ``app.log.1``) is attached to it later and continues from that position: the bytes written
+before the truncation that we had not read yet are recovered from the copy, and nothing is resent.
+
+Identity and offset are always taken together from the open descriptor (``identify(fd)``, ``os.fstat``,
+``os.pread``), never from a path that may name another file by now (pygtail's lesson). No clock, no
+watchdog, no HTTP here: the follower decides when, this class answers what.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import BinaryIO
+
+from tailer.checkpoint import FileCheckpoint
+from tailer.config import SourceSettings
+from tailer.identity import FINGERPRINT_BYTES, FileIdentity, identify, offset_hash
+from tailer.reader import Line, LineReader
+from tailer.watermark import Watermark
+
+
+class Change(enum.Enum):
+    """What fstat of the open descriptor and stat of its path say happened since the last look."""
+
+    NONE = "none"
+    TRUNCATED = "truncated"  # size below what we read: copytruncate or truncation in place
+    REFILLED = "refilled"  # the bytes before our offset changed: truncated and rewritten past it
+    DELETED = "deleted"  # st_nlink == 0: only our descriptor still reaches it
+    MOVED = "moved"  # the path names another inode, or nothing: renamed (rotation) or unlinked
+
+
+class TailedFile:
+    """One logical file. ``key`` is its identity key (fingerprint, or dev/ino while too short)."""
+
+    def __init__(
+        self,
+        key: str,
+        path: str,
+        *,
+        offset: int = 0,
+        offset_hash: str | None = None,
+        fingerprint: str | None = None,
+        dev: int = 0,
+        ino: int = 0,
+        size: int = 0,
+        last_ack_at: float | None = None,
+        done: bool = False,
+    ) -> None:
+        self.key = key
+        self.path = path
+        self.fingerprint = fingerprint
+        self.dev, self.ino = dev, ino
+        self.size = size
+        self.watermark = Watermark(offset)
+        self.last_ack_at = last_ack_at
+        self.done = done  # no descriptor will read it again, and everything read is settled
+        self.draining = False  # rotated away or deleted: read to EOF, then finish
+        self.deleted = False
+        self.finished = False  # drained and its partial last line flushed: close once settled
+        self.truncated_away = False  # its bytes were truncated: a copy with its head may continue it
+        self.moved = False  # reconcile saw the path name something else; the next scan decides
+        self.more = False  # the last read stopped at the budget, not at end of file
+        self.idle_since: float | None = None  # monotonic time a draining file was first seen idle at EOF
+        self.gone_since: float | None = None  # monotonic time it was first seen settled without descriptor
+        self.updated_at = 0.0
+        self.source: SourceSettings | None = None  # set by the follower: encoding, max_line_bytes
+        self._stream: BinaryIO | None = None
+        self._reader: LineReader | None = None
+        self._resume_at, self._resume_hash = offset, offset_hash  # read position and the hash before it
+        self._ck_offset, self._ck_hash = offset, offset_hash  # last watermark offset we could hash
+        self._saved_offset = -1  # offset of the last checkpoint entry made (updated_at moves with it)
+        self._emitted = offset  # end of the last line handed out: nothing at or before it comes out twice
+
+    @classmethod
+    def from_checkpoint(cls, cp: FileCheckpoint) -> TailedFile:
+        tf = cls(cp.key, cp.path, offset=cp.offset, offset_hash=cp.offset_hash, fingerprint=cp.fingerprint,
+                 dev=cp.dev, ino=cp.ino, size=cp.size, last_ack_at=cp.last_ack_at, done=cp.done)  # fmt: skip
+        tf.updated_at, tf._saved_offset = cp.updated_at, cp.offset
+        return tf
+
+    def __repr__(self) -> str:
+        state = "open" if self.attached else "done" if self.done else "closed"
+        return f"TailedFile({self.path!r}, key={self.key[:12]!r}, {state}, read={self.read_offset})"
+
+    # -- descriptor --------------------------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def read_offset(self) -> int:
+        """Start of the next complete line to read (everything before it was handed out)."""
+        return self._reader.offset if self._reader is not None else self._resume_at
+
+    @property
+    def resume_at(self) -> int:
+        return self._resume_at
+
+    def attach(
+        self, stream: BinaryIO, ident: FileIdentity, offset: int, *, encoding: str, max_line_bytes: int
+    ) -> None:
+        """Read ``stream`` (the open file ``ident``) from ``offset`` on, as this logical file."""
+        if self._stream is not None:
+            raise RuntimeError(f"{self!r} already has a descriptor")
+        stream.seek(offset)
+        self._stream = stream
+        self._reader = LineReader(stream, offset=offset, encoding=encoding, max_line_bytes=max_line_bytes)
+        self.fingerprint, self.dev, self.ino = ident.fingerprint, ident.dev, ident.ino
+        self._resume_at, self._resume_hash = offset, offset_hash(stream.fileno(), offset)
+        if self.watermark.offset == offset:
+            self._ck_offset, self._ck_hash = offset, self._resume_hash
+        self.done = self.draining = self.deleted = self.finished = self.moved = False
+        self.idle_since = self.gone_since = None
+        self.size = os.fstat(stream.fileno()).st_size
+
+    def detach(self) -> BinaryIO:
+        """Give up the descriptor (kept open, for the caller to reuse); reading position is remembered."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            raise RuntimeError(f"{self!r} has no descriptor")
+        self.remember_checkpoint_hash(stream.fileno())
+        self._reader = None
+        self.more = False
+        return stream
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self.detach().close()
+
+    def accepts(self, fd: int, size: int) -> bool:
+        """Is the file open on ``fd`` this logical file, so reading may continue at our read position?"""
+        at = self._resume_at
+        if at == 0:
+            return True
+        if size < at:
+            return False
+        return offset_hash(fd, at) == self._resume_hash
+
+    # -- reconcile, read ---------------------------------------------------------------------------
+
+    def reconcile(self) -> Change:
+        """fstat the descriptor, stat the path: the truth, whatever watchdog said or did not say."""
+        assert self._stream is not None and self._reader is not None
+        fd = self._stream.fileno()
+        st = os.fstat(fd)
+        self.size = st.st_size
+        if st.st_size < self._reader.position:
+            return Change.TRUNCATED
+        if self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash:
+            return Change.REFILLED
+        if st.st_nlink == 0:
+            return Change.DELETED
+        try:
+            at_path = os.stat(self.path)
+        except OSError:
+            return Change.MOVED
+        if (at_path.st_dev, at_path.st_ino) != (st.st_dev, st.st_ino):
+            return Change.MOVED
+        return Change.NONE
+
+    def read(self, budget: int) -> list[Line]:
+        """Complete lines from at most ``budget`` bytes (lines already handed out are never repeated)."""
+        assert self._stream is not None and self._reader is not None
+        lines = self._reader.read(budget)
+        self.more = not self._reader.at_eof
+        if lines:
+            fd = self._stream.fileno()
+            self._resume_at, self._resume_hash = self._reader.offset, offset_hash(fd, self._reader.offset)
+            if lines[0].end <= self._emitted:  # continued from a copy we had partly read already
+                lines = [line for line in lines if line.end > self._emitted]
+            if lines:
+                self._emitted = lines[-1].end
+        return lines
+
+    def at_end(self) -> bool:
+        """Everything the file holds now was read (a partial last line may be held)."""
+        assert self._stream is not None and self._reader is not None
+        return not self.more and self._reader.position >= os.fstat(self._stream.fileno()).st_size
+
+    def flush(self) -> Line | None:
+        """The held partial last line of a finished file, as a line ending at end of file."""
+        assert self._reader is not None
+        line = self._reader.flush()
+        if line is None or line.end <= self._emitted:
+            return None
+        self._emitted = line.end
+        self._resume_at = self._reader.offset
+        self._resume_hash = offset_hash(self._stream.fileno(), self._resume_at) if self._stream else None
+        return line
+
+    def new_identity(self) -> FileIdentity | None:
+        """A short file that has grown past the fingerprint size: its identity by content, to re-key."""
+        if self.fingerprint is not None or self._stream is None or self.size < FINGERPRINT_BYTES:
+            return None
+        ident = identify(self._stream.fileno())
+        return ident if ident.fingerprint is not None else None
+
+    @property
+    def settled(self) -> bool:
+        """Every line handed out has settled (nothing tracked is in flight)."""
+        return self.watermark.in_flight == 0
+
+    # -- checkpoint --------------------------------------------------------------------------------
+
+    def remember_checkpoint_hash(self, fd: int) -> None:
+        off = self.watermark.offset
+        if off != self._ck_offset:
+            self._ck_offset, self._ck_hash = off, offset_hash(fd, off)
+
+    def checkpoint(self, wall_now: float) -> FileCheckpoint:
+        """This file's entry: the settled offset and the hash of the bytes before it, taken together."""
+        if self._stream is not None:
+            self.remember_checkpoint_hash(self._stream.fileno())
+        elif self.watermark.offset == self._resume_at:
+            self._ck_offset, self._ck_hash = self._resume_at, self._resume_hash
+        # Without a descriptor a newer offset cannot be hashed: the last hashed one is kept (it lags, safely).
+        if self._ck_offset != self._saved_offset:
+            self._saved_offset, self.updated_at = self._ck_offset, wall_now
+        return FileCheckpoint(
+            key=self.key, path=self.path, offset=self._ck_offset, fingerprint=self.fingerprint, dev=self.dev,
+            ino=self.ino, offset_hash=self._ck_hash, size=self.size, updated_at=self.updated_at,
+            last_ack_at=self.last_ack_at, done=self.done,
+        )  # fmt: skip
