@@ -1,9 +1,7 @@
 """rules.yaml -> typed, validated Settings. Every error names file:line (and the rule, inside a rule).
 
-Interpolation: after YAML parsing and before type conversion, every scalar string has ``${VAR}`` replaced
-by the environment's value and ``${VAR:-default}`` by the value or, when VAR is unset or empty, the default
-(so ``concurrency: ${C:-16}`` gives the int 16). An unset ``${VAR}`` without default is an error. ``$${``
-writes a literal ``${`` (a log line in a rule test may need one). There is no nesting and no other syntax.
+Parsing with line numbers and ``${VAR}`` interpolation live in tailer/yamlconf.py; this module turns the
+parsed tree into typed settings.
 """
 
 from __future__ import annotations
@@ -21,16 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from tailer.errors import ConfigError
 from tailer.rules import RuleSet, compile_rules, unknown_key_message
+from tailer.yamlconf import LineDict, LineList, interpolate, interpolate_tree, load_yaml  # noqa: F401 re-export
 
 TOP_KEYS = ("endpoint", "sources", "state_dir", "metrics", "rules")
 ENDPOINT_KEYS = ("url", "token", "token_file", "auth_scheme", "timeout", "concurrency", "rate_limit",
                  "ts_unit", "ts_source", "nonce", "max_backoff", "allow_insecure_http")  # fmt: skip
 SOURCE_KEYS = ("paths", "exclude", "encoding", "start_at", "max_line_bytes", "poll")
 METRICS_KEYS = ("listen",)
+_TRUE = ("true", "yes", "on", "1")  # as strings: quoted, or from ${VAR}
+_FALSE = ("false", "no", "off", "0")
 
 
 class Secret:
@@ -120,116 +119,6 @@ class Settings:
         return SourceSettings(paths=())
 
 
-# --- YAML with line numbers ------------------------------------------------------------------------------
-
-
-class LineDict(dict):
-    """A YAML mapping that remembers its line and each key's line (1-based)."""
-
-    line: int | None = None
-    key_lines: dict[Any, int]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.key_lines = {}
-
-
-class LineList(list):
-    """A YAML sequence that remembers its line and each item's line."""
-
-    line: int | None = None
-    item_lines: list[int]
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    out = LineDict()
-    out.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in out:
-            raise ConfigError(f"duplicate key '{key}' (first at line {out.key_lines[key]})", line=line)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = line
-    return out
-
-
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    out.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
-
-
-def load_yaml(text: str, file: str) -> Any:
-    """Parse YAML; mappings come back as LineDict, sequences as LineList. ConfigError with file:line."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except ConfigError as exc:
-        raise ConfigError(exc.message, file=file, line=exc.line) from exc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        why = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise ConfigError(
-            f"YAML syntax error: {why}", file=file, line=mark.line + 1 if mark else None
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}", file=file) from exc
-
-
-# --- ${VAR} interpolation --------------------------------------------------------------------------------
-
-_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
-
-
-def interpolate(value: str, environ: Mapping[str, str], *, file: str, line: int | None) -> str:
-    def sub(m: re.Match[str]) -> str:
-        text = m.group(0)
-        if text == "$${":
-            return "${"
-        name = m.group(1)
-        if name is None:
-            raise ConfigError("malformed ${...}: use ${VAR} or ${VAR:-default} ($${ for a literal ${)",
-                              file=file, line=line)  # fmt: skip
-        got = environ.get(name)
-        if got:
-            return got
-        if m.group(2) is not None:
-            return m.group(2)
-        if got is None:
-            raise ConfigError(
-                f"environment variable {name} is not set (use ${{{name}:-default}})", file=file, line=line
-            )
-        return got
-
-    return _VAR.sub(sub, value) if "$" in value else value
-
-
-def _interpolate_tree(node: Any, environ: Mapping[str, str], file: str) -> None:
-    """In place: every string value (not key) in mappings and sequences."""
-    if isinstance(node, LineDict):
-        for key, value in node.items():
-            if isinstance(value, str):
-                node[key] = interpolate(value, environ, file=file, line=node.key_lines.get(key))
-            else:
-                _interpolate_tree(value, environ, file)
-    elif isinstance(node, LineList):
-        for i, value in enumerate(node):
-            if isinstance(value, str):
-                node[i] = interpolate(value, environ, file=file, line=node.item_lines[i])
-            else:
-                _interpolate_tree(value, environ, file)
-
-
 # --- typed fields ----------------------------------------------------------------------------------------
 
 
@@ -280,17 +169,8 @@ class _Section:
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.node.get(key, default)
-        if isinstance(value, str) and value.strip().lower() in (
-            "true",
-            "yes",
-            "on",
-            "1",
-            "false",
-            "no",
-            "off",
-            "0",
-        ):
-            return value.strip().lower() in ("true", "yes", "on", "1")
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
         if not isinstance(value, bool):
             raise self.error(f"must be true or false, got {value!r}", key)
         return value
@@ -402,7 +282,7 @@ def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None)
         raise ConfigError(f"cannot read: {exc}", file=file) from exc
     root = load_yaml(text, file)
     top = _Section(root, "the top level", TOP_KEYS, file, 1)
-    _interpolate_tree(top.node, os.environ if environ is None else environ, file)
+    interpolate_tree(top.node, os.environ if environ is None else environ, file)
     base = path.parent
     sources = top.node.get("sources") or []
     if not isinstance(sources, list):

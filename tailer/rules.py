@@ -1,10 +1,9 @@
 """Rules: compiled from rules.yaml's ``rules:`` list; a log line -> a Record, or nothing. Pure, no I/O.
 
-Matching is the hot path (months of logs in a replay), so each rule derives from its regex the longest
-literal text every match must contain and checks ``literal in line`` (a C-speed substring scan) before the
-regex runs; most lines match no rule and never reach the regex engine. The prefilter is only a necessary
-condition, so results are exactly those of the regex alone. A pattern with IGNORECASE (global) gets no
-prefilter; an inline ``(?i:...)`` group only stops the literal at that group.
+Matching is the hot path (months of logs in a replay), so each rule carries the literal text every match
+must contain (tailer/prefilter.py) and checks ``literal in line`` before the regex runs; the results are
+exactly those of the regex alone. A rule's ``tests:`` are parsed here into Case values and run by
+tailer/rulecases.py.
 """
 
 from __future__ import annotations
@@ -19,15 +18,10 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
-from tailer.record import INT_FIELDS, PAYLOAD_FIELDS, Origin, Record, make_ts
+from tailer.prefilter import required_literal
+from tailer.record import INT_FIELDS, PAYLOAD_FIELDS, Origin, Record
+from tailer.rulecases import Case, CaseResult, run_cases  # noqa: F401 CaseResult, run_cases: re-exported
 from tailer.timeparse import TsParser, check_format, make_parser
-
-try:
-    from re import _constants as _c  # Python >= 3.11
-    from re import _parser as _sre
-except ImportError:  # pragma: no cover
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _sre  # type: ignore[no-redef]
 
 RULE_KEYS = ("name", "pattern", "oper_id", "ts_format", "timezone", "fields", "tests")
 _PAYLOAD = frozenset(PAYLOAD_FIELDS)
@@ -43,13 +37,6 @@ class Match:
     def unmapped(self) -> bool:
         """The rule matched but the captured word is missing from its oper_id map (callers count these)."""
         return self.problem is not None and self.problem.startswith("unmapped ")
-
-
-@dataclass(slots=True, frozen=True)
-class Case:
-    line: str
-    expect: dict[str, Any] | None  # None: the line must give no record
-    yaml_line: int | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,46 +130,6 @@ class RuleSet:
                 else:
                     out.append((rule.name, "matched: " + json.dumps(got.record.data(), ensure_ascii=False)))
         return out
-
-
-# --- prefilter -------------------------------------------------------------------------------------------
-
-
-def required_literal(pattern: str) -> str | None:
-    """The longest literal text that every match of ``pattern`` contains, or None.
-
-    Walks the parsed regex: runs of LITERAL ops at the top level, continued through capturing and
-    non-capturing groups and atomic groups (their text is contiguous with what surrounds them) and across
-    zero-width anchors and lookarounds; anything else (classes, repeats, alternations) ends a run. The body
-    of a repeat with min >= 1 is searched on its own. Case-insensitive parts yield nothing.
-    """
-    parsed = _sre.parse(pattern)
-    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
-        return None
-    runs: list[str] = []
-    tail = _walk(parsed, [], runs)
-    runs.append("".join(tail))
-    best = max(runs, key=len)
-    return best or None
-
-
-def _walk(items: Any, run: list[str], runs: list[str]) -> list[str]:
-    """Extend ``run`` with the items' literal text; finished runs go to ``runs``; returns the open run."""
-    for op, av in items:
-        if op is _c.LITERAL:
-            run.append(chr(av))
-        elif op is _c.SUBPATTERN and not av[1] & _c.SRE_FLAG_IGNORECASE:
-            run = _walk(av[3], run, runs)
-        elif op is getattr(_c, "ATOMIC_GROUP", None):
-            run = _walk(av, run, runs)
-        elif op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
-            continue  # zero-width: the text on both sides is contiguous
-        else:
-            runs.append("".join(run))
-            run = []
-            if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)) and av[0] >= 1:
-                runs.append("".join(_walk(av[2], [], runs)))
-    return run
 
 
 # --- compiling -------------------------------------------------------------------------------------------
@@ -366,52 +313,8 @@ def _cases(raw: Any, where: _Where) -> tuple[Case, ...]:
 def compile_rules(
     raw: Sequence[Mapping[str, Any]], *, file: str = "rules.yaml", prefilter: bool = True
 ) -> RuleSet:
-    """Compile ``rules:`` (LineDict nodes from config.load_yaml give errors a line). ConfigError on any fault."""
+    """Compile ``rules:`` (LineDict nodes from yamlconf.load_yaml give errors a line). ConfigError on any fault."""
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         raise ConfigError("'rules' must be a list of rules", file=file, line=getattr(raw, "line", None))
     seen: dict[str, int | None] = {}
     return RuleSet([_compile_one(node, file, seen) for node in raw], prefilter=prefilter)
-
-
-# --- rule test cases -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True, frozen=True)
-class CaseResult:
-    rule: str
-    line: str
-    expected: dict | None
-    got: dict | None
-    ok: bool
-    diff: str
-    yaml_line: int | None
-
-
-def _dump(value: dict | None) -> list[str]:
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").splitlines(keepends=True)
-
-
-def run_cases(ruleset: RuleSet, *, ts_unit: str = "s") -> list[CaseResult]:
-    """Run every rule's tests against the whole rule set (first match wins, as in production)."""
-    results = []
-    for rule in ruleset.rules:
-        for case in rule.cases:
-            m = ruleset.match(case.line)
-            got: dict | None = None
-            note = ""
-            if m is not None and m.record is not None:
-                got = m.record.data()
-                if case.expect is not None and "ts" in case.expect and m.record.event_ts is not None:
-                    got["ts"] = make_ts(m.record.event_ts, ts_unit)  # type: ignore[arg-type]
-                if m.rule != rule.name:
-                    note = f"# the line was taken by rule '{m.rule}', listed before '{rule.name}'\n"
-            elif m is not None:
-                note = f"# rule '{m.rule}' matched but gave no record: {m.problem}\n"
-            ok = got == case.expect and (got is None or m.rule == rule.name)  # type: ignore[union-attr]
-            diff = ""
-            if not ok:
-                diff = note + "".join(
-                    difflib.unified_diff(_dump(case.expect), _dump(got), "expected", "got", lineterm="\n")
-                )
-            results.append(CaseResult(rule.name, case.line, case.expect, got, ok, diff, case.yaml_line))
-    return results

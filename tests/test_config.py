@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tailer.config import Secret, SourceSettings, load_settings, load_yaml
+from tailer.config import Secret, SourceSettings, load_settings
 from tailer.errors import ConfigError
+from tailer.yamlconf import load_yaml
 
 RULE = """\
 rules:

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from tailer.config import load_yaml
 from tailer.errors import ConfigError
+from tailer.prefilter import required_literal
 from tailer.record import Origin
-from tailer.rules import compile_rules, required_literal, run_cases
+from tailer.rulecases import run_cases
+from tailer.rules import compile_rules
 from tailer.timeparse import make_parser
 
 DESIGN_RULES = textwrap.dedent(
