@@ -6,7 +6,6 @@ parsed tree into typed settings.
 
 from __future__ import annotations
 
-import codecs
 import fnmatch
 import ipaddress
 import math
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tailer.errors import ConfigError
+from tailer.reader import check_encoding
 from tailer.rules import RuleSet, compile_rules, unknown_key_message
 from tailer.yamlconf import LineDict, LineList, interpolate, interpolate_tree, load_yaml  # noqa: F401 re-export
 
@@ -257,9 +257,9 @@ def _source(node: Any, file: str, base: Path, line: int | None) -> SourceSetting
         raise s.error("a source needs at least one glob in 'paths'", "paths" if "paths" in s.node else None)
     encoding = s.text("encoding", "utf-8") or ""
     try:
-        encoding = codecs.lookup(encoding).name
-    except LookupError as exc:
-        raise s.error(f"unknown encoding {encoding!r}", "encoding") from exc
+        encoding = check_encoding(encoding)  # known, and splits lines on the byte 0x0A
+    except ValueError as exc:
+        raise s.error(str(exc), "encoding") from exc
     return SourceSettings(
         paths=tuple(os.path.normpath(base / os.path.expanduser(p)) for p in paths),
         exclude=s.strings("exclude"),

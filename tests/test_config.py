@@ -140,7 +140,7 @@ def test_plain_http_allowed_to_loopback_or_with_explicit_flag(tmp_path):
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ("encoding: klingon", "unknown encoding 'klingon'"),
+        ("encoding: klingon", "unknown text encoding 'klingon'"),
         ("start_at: middle", "must be one of beginning, end"),
         ("max_line_bytes: 100", "max_line_bytes: must be >= 256"),
         ("poll: 3", "must be true or false"),
@@ -237,3 +237,11 @@ def test_load_yaml_keeps_lines_of_mappings_and_keys():
 def test_rule_errors_come_through_with_the_config_file_name(tmp_path):
     e = error(tmp_path, "rules:\n  - name: r\n    pattern: '(unclosed'\n    oper_id: '1'\n")
     assert e.file == str(tmp_path / "rules.yaml") and e.line == 3 and e.rule == "r"
+
+
+@pytest.mark.parametrize("encoding,why", [("utf-16", "0x0A"), ("no-such-codec", "unknown")])
+def test_source_encoding_that_cannot_be_read_line_by_line_is_refused_with_its_line(tmp_path, encoding, why):
+    cfg = tmp_path / "rules.yaml"
+    cfg.write_text(f"sources:\n  - paths: [a.log]\n    encoding: {encoding}\n")
+    with pytest.raises(ConfigError, match=rf"rules.yaml:3: .*{why}"):
+        load_settings(cfg)
