@@ -278,7 +278,10 @@ class Follower:
             prior = next((tf for tf in self.files.values() if not tf.attached and tf.fingerprint is None
                           and (tf.dev, tf.ino) == (ident.dev, ident.ino)), None)  # fmt: skip
         if prior is None:
-            start = size if not self._started and source.start_at == "end" else 0
+            # start_at applies to files found at start-up, except where a file we followed was (it was
+            # rotated while we were stopped: the new one is read whole).
+            known = any(tf.path == path for tf in self.files.values())
+            start = size if not self._started and source.start_at == "end" and not known else 0
             self._new(stream, ident, path, source, start)
             return True
         offset: int | None = None

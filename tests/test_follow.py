@@ -402,3 +402,31 @@ def test_checkpoint_entry_holds_identity_offset_and_hash_together(tmp_path, harn
     assert (entry.path, entry.offset, entry.size) == (str(log), st.st_size, st.st_size)
     assert (entry.dev, entry.ino) == (st.st_dev, st.st_ino)
     assert entry.key == entry.fingerprint and entry.offset_hash is not None
+
+
+def test_entry_of_a_deleted_and_settled_file_is_forgotten_after_forget_after(tmp_path, harness):
+    log = tmp_path / "app.log"
+    write(log, [line(i) for i in range(30)])
+    h = harness("*.log", forget_after=10.0)
+    h.settle()
+    key = h.follower.open_files()[0].key
+    log.unlink()
+    h.settle()
+    assert h.follower.files[key].done and key in h.snapshot()
+    for _ in range(12):
+        h.turn()
+    assert key not in h.snapshot()
+
+
+def test_start_at_end_still_reads_a_file_rotated_in_while_stopped_whole(tmp_path, harness):
+    log = tmp_path / "app.log"
+    write(log, [line(i) for i in range(30)])
+    h = harness("app.log", start_at="end")
+    h.settle()
+    saved = h.snapshot()
+    h.follower.stop()
+    os.rename(log, tmp_path / "app.log.1")
+    write(log, [line(i, "new") for i in range(3)])
+    h2 = harness("app.log", start_at="end", checkpoints=saved)
+    h2.settle()
+    assert h2.got == [line(i, "new") for i in range(3)]

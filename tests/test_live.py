@@ -95,7 +95,15 @@ def test_lines_appended_while_running_reach_the_receiver_and_the_checkpoint(tmp_
 def test_endpoint_down_then_up_loses_nothing_and_reading_stays_within_the_window(tmp_path):
     db = tmp_path / "receiver.db"
     first = EmbeddedReceiver(ReceiverConfig(token=TOKEN, db_path=db)).start()
-    port = first.port
+    second = EmbeddedReceiver(ReceiverConfig(token=TOKEN, db_path=db), port=first.port)
+    try:
+        _endpoint_down_then_up(tmp_path, first, second)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _endpoint_down_then_up(tmp_path: Path, first: EmbeddedReceiver, second: EmbeddedReceiver) -> None:
     cfg = write_config(tmp_path, first.url, concurrency=4)
     log = tmp_path / "logs" / "app.log"
     budget = 2048
@@ -109,7 +117,7 @@ def test_endpoint_down_then_up_loses_nothing_and_reading_stays_within_the_window
         task = asyncio.create_task(agent.run(stop))
         append(log, [vote(i) for i in range(10)])
         await until(lambda: first.count() == 10)
-        first.stop()
+        await asyncio.to_thread(first.stop)  # the agent's loop keeps running while the server shuts down
         append(log, [vote(i) for i in range(10, total)])  # ~30 KB backlog while the endpoint is down
         assert agent.shipper is not None
         await until(lambda: agent.shipper.in_flight == 4)
@@ -117,14 +125,11 @@ def test_endpoint_down_then_up_loses_nothing_and_reading_stays_within_the_window
         for _ in range(40):  # watch the backlog for a while: reading must stay stopped
             most = max(most, agent.read_ahead())
             await asyncio.sleep(0.02)
-        second = EmbeddedReceiver(ReceiverConfig(token=TOKEN, db_path=db), port=port).start()
-        try:
-            await until(lambda: second.count() == total)
-            stop.set()
-            code = await task
-            counts = delivered(second)
-        finally:
-            second.stop()
+        await asyncio.to_thread(second.start)
+        await until(lambda: second.count() == total)
+        stop.set()
+        code = await task
+        counts = delivered(second)
         assert counts == Counter(str(i) for i in range(total))
         return code, most
 
