@@ -174,7 +174,7 @@ class CheckpointStore:
                 os.fsync(out.fileno())
             os.replace(tmp_name, self.path)
             tmp_name = None
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {self.path}: {exc.strerror or exc}") from exc
         finally:
@@ -207,8 +207,9 @@ class CheckpointStore:
         return target
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (not possible on every platform: skipped where not)."""
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` durable (POSIX needs the directory fsynced too;
+    not possible on every platform or filesystem: skipped where not)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

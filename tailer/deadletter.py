@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tailer.checkpoint import fsync_dir
 from tailer.record import Origin
 
 #: A server's answer longer than this (as text or as serialised JSON) is cut and marked.
@@ -94,22 +95,8 @@ class DeadLetterWriter:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             self.written += 1
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new file's directory entry durable (POSIX needs the directory fsynced too)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the data itself is synced
-    finally:
-        os.close(fd)
 
 
 class DeadLetters:
