@@ -61,6 +61,7 @@ class FollowStats:
     files_closed: int = 0
     rotations: int = 0  # renamed away (or out of the globs) and drained
     truncations: int = 0  # truncated in place or by copytruncate, noticed while following
+    truncated_unread_bytes: int = 0  # known unread when truncated/rewritten (lost unless a copy is followed)
     refills: int = 0  # bytes before the offset changed (while following, or while stopped)
     deletions: int = 0  # deleted while open, drained through the descriptor
     copies_recognised: int = 0  # a rotated copy continued a truncated file (nothing resent)
@@ -202,18 +203,19 @@ class Follower:
     def _restart(self, tf: TailedFile, change: Change) -> None:
         """Truncated or rewritten under us: the old logical file keeps its place (a copy may continue it);
         the descriptor starts again at 0 as a new logical file."""
-        at = tf.read_offset
+        at, unread = tf.read_offset, tf.unread_at_change
         stream = tf.detach()
         tf.truncated_away = True
+        self.stats.truncated_unread_bytes += unread
         if change is Change.TRUNCATED:
             self.stats.truncations += 1
-            log.warning("%s was truncated (size %d, read up to %d): reading it again from 0 as a new file; "
-                        "unread lines are recovered only from a rotated copy the globs include", tf.path, tf.size, at)  # fmt: skip
+            log.warning("%s was truncated (size %d, read up to %d; %d unread byte(s) known, more if written "
+                        "since the last look): reading it again from 0 as a new file; unread lines are "
+                        "recovered only from a rotated copy the globs include", tf.path, tf.size, at, unread)  # fmt: skip
         else:
             self.stats.refills += 1
-            log.warning(
-                "%s was rewritten before offset %d: reading it again from 0 as a new file", tf.path, at
-            )
+            log.warning("%s was rewritten before offset %d (%d unread byte(s) known): reading it again "
+                        "from 0 as a new file", tf.path, at, unread)  # fmt: skip
         try:
             self._new(stream, identify(stream.fileno()), tf.path, tf.source or SourceSettings(paths=()), 0)
         except BaseException:

@@ -65,6 +65,7 @@ class TailedFile:
         self.truncated_away = False  # its bytes were truncated: a copy with its head may continue it
         self.moved = False  # reconcile saw the path name something else; the next scan decides
         self.more = False  # the last read stopped at the budget, not at end of file
+        self.unread_at_change = 0  # bytes known to be there and not read when it was truncated/rewritten
         self.idle_since: float | None = None  # monotonic time a draining file was first seen idle at EOF
         self.gone_since: float | None = None  # monotonic time it was first seen settled without descriptor
         self.updated_at = 0.0
@@ -149,10 +150,15 @@ class TailedFile:
         assert self._stream is not None and self._reader is not None
         fd = self._stream.fileno()
         st = os.fstat(fd)
-        self.size = st.st_size
+        # The last size we saw beyond what we read was there and unread: if the file was truncated (or
+        # rewritten) since, those bytes are lost unless a copy continues it. A lower bound: what was
+        # written after that look is unknowable.
+        known, self.size = self.size, st.st_size
         if st.st_size < self._reader.position:
+            self.unread_at_change = max(0, known - self._reader.position)
             return Change.TRUNCATED
         if self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash:
+            self.unread_at_change = max(0, known - self._reader.position)
             return Change.REFILLED
         if st.st_nlink == 0:
             return Change.DELETED
