@@ -258,7 +258,7 @@ class Agent:
             counters.lines_read += 1
             if line.cut:
                 counters.cut_lines += 1
-            match = self.settings.rules.match(line.text, Origin(tf.key, tf.path, line.end))
+            match = self.settings.rules.match(line.text, Origin(tf.record_key(line.end), tf.path, line.end))
             if match is None or match.record is None:
                 if match is None:
                     counters.skipped += 1

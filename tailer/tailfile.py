@@ -14,6 +14,7 @@ watchdog, no HTTP here: the follower decides when, this class answers what.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from typing import BinaryIO
 
@@ -76,6 +77,7 @@ class TailedFile:
         self._ck_offset, self._ck_hash = offset, offset_hash  # last watermark offset we could hash
         self._saved_offset = -1  # offset of the last checkpoint entry made (updated_at moves with it)
         self._emitted = offset  # end of the last line handed out: nothing at or before it comes out twice
+        self._head_keys: dict[int, str] = {}  # line end (< FINGERPRINT_BYTES) -> record key; see record_key
 
     @classmethod
     def from_checkpoint(cls, cp: FileCheckpoint) -> TailedFile:
@@ -177,12 +179,36 @@ class TailedFile:
         self.more = not self._reader.at_eof
         if lines:
             fd = self._stream.fileno()
+            # What we just read is there: a file that grew past the fingerprint size is re-keyed by the
+            # follower right after this read, before any of these lines becomes a record.
+            self.size = max(self.size, self._reader.position)
+            if lines[0].end < FINGERPRINT_BYTES:
+                self._remember_head_keys(fd, lines)
             self._resume_at, self._resume_hash = self._reader.offset, offset_hash(fd, self._reader.offset)
             if lines[0].end <= self._emitted:  # continued from a copy we had partly read already
                 lines = [line for line in lines if line.end > self._emitted]
             if lines:
                 self._emitted = lines[-1].end
         return lines
+
+    def record_key(self, end: int) -> str:
+        """What the record of the line ending at ``end`` is known by (``Origin.file_id``, hence its
+        deterministic nonce). Past the first FINGERPRINT_BYTES: the file's key (its fingerprint). Inside
+        them: a hash of the file's bytes up to ``end``, which never change in an appended file. Why not
+        the key there: a file that short is keyed by (device, inode), which copytruncate keeps for every
+        new generation of the file (and a deleted file's inode is reused), so two different records would
+        share a nonce (the server refuses the second: 409); and a line first sent while the file was short
+        would be resent after a crash under the fingerprint key (a new nonce: stored twice)."""
+        return self._head_keys.get(end, self.key) if end < FINGERPRINT_BYTES else self.key
+
+    def _remember_head_keys(self, fd: int, lines: list[Line]) -> None:
+        head = os.pread(fd, min(lines[-1].end, FINGERPRINT_BYTES), 0)
+        for line in lines:
+            if line.end >= FINGERPRINT_BYTES or line.end > len(head):
+                break
+            self._head_keys[line.end] = (
+                "head-" + hashlib.blake2b(head[: line.end], digest_size=16).hexdigest()
+            )
 
     def at_end(self) -> bool:
         """Everything the file holds now was read (a partial last line may be held)."""
@@ -196,6 +222,8 @@ class TailedFile:
         if line is None or line.end <= self._emitted:
             return None
         self._emitted = line.end
+        if self._stream is not None and line.end < FINGERPRINT_BYTES:
+            self._remember_head_keys(self._stream.fileno(), [line])
         self._resume_at = self._reader.offset
         self._resume_hash = offset_hash(self._stream.fileno(), self._resume_at) if self._stream else None
         return line
