@@ -77,6 +77,9 @@ class TailedFile:
         self._ck_offset, self._ck_hash = offset, offset_hash  # last watermark offset we could hash
         self._saved_offset = -1  # offset of the last checkpoint entry made (updated_at moves with it)
         self._emitted = offset  # end of the last line handed out: nothing at or before it comes out twice
+        # Hash of the bytes before the reader's position while it holds a partial line: the resume hash
+        # cannot see those bytes change (and there is none at offset 0).
+        self._held_hash: str | None = None
         self._head_keys: dict[int, str] = {}  # line end (< FINGERPRINT_BYTES) -> record key; see record_key
 
     @classmethod
@@ -120,6 +123,7 @@ class TailedFile:
             self._ck_offset, self._ck_hash = offset, self._resume_hash
         self.done = self.draining = self.deleted = self.finished = self.moved = False
         self.idle_since = self.gone_since = None
+        self._held_hash = None
         self.size = os.fstat(stream.fileno()).st_size
 
     def detach(self) -> BinaryIO:
@@ -130,6 +134,7 @@ class TailedFile:
         self.remember_checkpoint_hash(stream.fileno())
         self._reader = None
         self.more = False
+        self._held_hash = None
         return stream
 
     def close(self) -> None:
@@ -159,7 +164,9 @@ class TailedFile:
         if st.st_size < self._reader.position:
             self.unread_at_change = max(0, known - self._reader.position)
             return Change.TRUNCATED
-        if self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash:
+        if (self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash) or (
+            self._held_hash is not None and offset_hash(fd, self._reader.position) != self._held_hash
+        ):  # truncated and rewritten past what we read (or past the held partial line: never glue them)
             self.unread_at_change = max(0, known - self._reader.position)
             return Change.REFILLED
         if st.st_nlink == 0:
@@ -177,6 +184,9 @@ class TailedFile:
         assert self._stream is not None and self._reader is not None
         lines = self._reader.read(budget)
         self.more = not self._reader.at_eof
+        position = self._reader.position
+        held = position > self._reader.offset
+        self._held_hash = offset_hash(self._stream.fileno(), position) if held else None
         if lines:
             fd = self._stream.fileno()
             # What we just read is there: a file that grew past the fingerprint size is re-keyed by the
