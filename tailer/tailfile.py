@@ -254,7 +254,14 @@ class TailedFile:
 
     def remember_checkpoint_hash(self, fd: int) -> None:
         off = self.watermark.offset
-        if off != self._ck_offset:
+        if off == self._ck_offset:
+            return
+        if off == self._resume_at:  # hashed when those bytes were read: true even if truncated since
+            self._ck_offset, self._ck_hash = off, self._resume_hash
+        elif off < self._resume_at and offset_hash(fd, self._resume_at) == self._resume_hash:
+            # The descriptor still holds what we read (not truncated or rewritten since the last look):
+            # its bytes before ``off`` are the ones read. Otherwise keep the older hashed offset (it lags,
+            # safely): a hash of the truncated file would make the copy look rewritten and resent whole.
             self._ck_offset, self._ck_hash = off, offset_hash(fd, off)
 
     def checkpoint(self, wall_now: float) -> FileCheckpoint:
