@@ -34,6 +34,20 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
 
 
+def head_key(prefix: bytes) -> str:
+    """What a record whose line ends inside the first FINGERPRINT_BYTES is known by: a hash of the file's
+    bytes up to the line's end. Those bytes never change in an appended file, so the record gets the same
+    name (and deterministic nonce) in every read, run and rotation generation, live or replayed, while a
+    short file's (device, inode) key is shared by copytruncate generations."""
+    return "head-" + _digest(prefix)
+
+
+def record_file_id(file_key: str, head: bytes, end: int) -> str:
+    """``Origin.file_id`` of the line ending at ``end``: ``head_key`` inside the first FINGERPRINT_BYTES
+    (``head`` holds at least the file's first ``end`` bytes), the file's key after them."""
+    return head_key(head[:end]) if end < FINGERPRINT_BYTES else file_key
+
+
 @dataclass(slots=True, frozen=True)
 class FileIdentity:
     """A file as the tailer knows it: the head checksum (None while too short) and the (dev, ino) hint."""

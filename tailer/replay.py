@@ -35,7 +35,7 @@ from .config import Settings, SourceSettings
 from .deadletter import DeadLetterWriter
 from .embedded import resolve_endpoint
 from .errors import ReplayError
-from .identity import identify_stream
+from .identity import FINGERPRINT_BYTES, identify_stream, record_file_id
 from .reader import LineReader, open_log
 from .record import Origin, Record, build_payload
 from .rotation import in_shard, order_files
@@ -127,16 +127,18 @@ def replay_source(settings: Settings, path: Path) -> SourceSettings:
     return SourceSettings(paths=())
 
 
-def _content_key(stream) -> str:
-    """The file's identity for replay state and deterministic nonces: the head fingerprint (the same one
-    the live follower uses), or for a file too short to have one, a hash of its whole (short) content."""
+def _content_key(stream) -> tuple[str, bytes]:
+    """The file's identity for replay state (the head fingerprint the live follower uses too, or for a
+    file too short to have one, a hash of its whole short content), and its head: records in the first
+    FINGERPRINT_BYTES are named by a hash of the bytes before them, as live names them."""
+    pos = stream.tell()
+    stream.seek(0)
+    head = stream.read(FINGERPRINT_BYTES)
+    stream.seek(pos)
     key = identify_stream(stream)
     if key is None:
-        pos = stream.tell()
-        stream.seek(0)
-        key = "short-" + hashlib.sha256(stream.read()).hexdigest()[:32]
-        stream.seek(pos)
-    return key
+        key = "short-" + hashlib.sha256(head).hexdigest()[:32]
+    return key, head
 
 
 class _Progress:
@@ -171,6 +173,7 @@ class _Replay:
         self.store = None if options.dry_run else CheckpointStore(state_path(settings, options))
         self.stopping = False
         self._reading: asyncio.Task | None = None
+        self._file_of: dict[int, str] = {}  # id(record) in flight -> key of its file's watermark
 
     # -- settlement and state ------------------------------------------------------------------------
     def on_settled(self, record: Record, outcome: Outcome) -> None:
@@ -178,11 +181,11 @@ class _Replay:
             self.summary.sent += 1
         else:
             self.summary.dead_lettered += 1
-        origin = record.origin
-        if origin is not None:
-            self.marks[origin.file_id].settle(origin.offset)
+        key = self._file_of.pop(id(record), None)  # the file's key: file_id may be a head key
+        if key is not None and record.origin is not None:
+            self.marks[key].settle(record.origin.offset)
             if outcome.kind == "acked":
-                self.entries[origin.file_id].last_ack_at = time.time()
+                self.entries[key].last_ack_at = time.time()
 
     async def _save_periodically(self) -> None:
         # A timer, not the read loop: reading may sit in backpressure for long while acks still arrive.
@@ -219,7 +222,7 @@ class _Replay:
         source = replay_source(self.settings, path)
         rules, s, o = self.settings.rules, self.summary, self.options
         with open_log(path) as stream:
-            key = _content_key(stream)
+            key, head = _content_key(stream)
             if o.shard and not in_shard(key, *o.shard):
                 return
             s.files += 1
@@ -249,7 +252,8 @@ class _Replay:
                     lines = [last]
                 for line in lines:
                     s.lines += 1
-                    m = rules.match(line.text, Origin(key, str(path), line.end))
+                    file_id = record_file_id(key, head, line.end) if line.end < FINGERPRINT_BYTES else key
+                    m = rules.match(line.text, Origin(file_id, str(path), line.end))
                     if m is not None:
                         s.matched += 1
                     if m is None or m.record is None:
@@ -269,6 +273,7 @@ class _Replay:
                         mark.skip(line.end)
                     else:
                         mark.track(line.end)
+                        self._file_of[id(m.record)] = key
                         await shipper.submit(m.record)
                     if self.stopping:
                         break

@@ -6,7 +6,7 @@ import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tailer.identity import identify_stream
+from tailer.identity import identify_stream, record_file_id
 from tailer.reader import open_log
 from tailer.record import Origin, deterministic_nonce
 
@@ -82,5 +82,5 @@ def record_nonces(path: Path) -> list[tuple[int, str]]:
     for raw in data.split(b"\n")[:-1]:
         end += len(raw) + 1
         if b" VOTE_" in raw:
-            out.append((end, deterministic_nonce(Origin(key, str(path), end))))
+            out.append((end, deterministic_nonce(Origin(record_file_id(key, data, end), str(path), end))))
     return out
