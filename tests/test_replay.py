@@ -230,3 +230,27 @@ def test_sigterm_while_token_refused_stops_within_grace_and_a_rerun_completes(tm
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(int(d["ext1"]) for d in datas(receiver)) == list(range(200))
     assert dead_letters(tmp_path) == []
+
+
+def test_replayed_then_followed_live_the_same_records_carry_the_same_nonces(tmp_path, receiver):
+    """Backfill a file, then follow it live from the beginning: every record is resent with the nonce the
+    replay gave it (first KiB included), so the receiver acknowledges each resend and stores it once."""
+    from tailer.live import Agent
+
+    log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(60)])
+    cfg = write_config(tmp_path, receiver.url)
+    assert run_replay(cfg, [log]).sent == 60
+
+    async def follow_until_all_resent() -> int:
+        agent = Agent(load_settings(cfg), rescan_interval=0.2, handle_signals=False)
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        deadline = time.monotonic() + 30
+        while receiver.duplicates < 60 and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
+        stop.set()
+        return await task
+
+    assert asyncio.run(follow_until_all_resent()) == 0
+    assert receiver.count() == 60 and receiver.duplicates == 60
+    assert receiver.stats.get(409, 0) == 0
