@@ -97,6 +97,7 @@ class Follower:
         self.watcher = Watcher(wake) if wake is not None else None
         self._last_scan = -math.inf
         self._started = False  # the first scan is done: later files are read from their start
+        self._empty: set[str] = set()  # matched but empty at the last scan: looked at again once they grow
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -147,6 +148,8 @@ class Follower:
                 tf.deleted = tf.draining = True
             elif change is Change.MOVED and not tf.draining:
                 tf.moved = rescan = True
+        if self._empty and not rescan:
+            rescan = any(self._grew(path) for path in self._empty)
         if rescan:
             self._scan(now)
         batches: list[Batch] = []
@@ -226,6 +229,7 @@ class Follower:
 
     def _scan(self, now: float) -> None:
         self._last_scan = now
+        self._empty.clear()
         if self.watcher is not None:
             self.watcher.names_changed = False
             self.watcher.sync(self.sources)
@@ -253,6 +257,13 @@ class Follower:
                 self._consider(path, source, inode)
         self._started = True
 
+    @staticmethod
+    def _grew(path: str) -> bool:
+        try:
+            return os.stat(path).st_size > 0
+        except OSError:
+            return True  # gone or renamed: the rescan sorts it out
+
     def _consider(self, path: str, source: SourceSettings, inode: tuple[int, int]) -> None:
         try:
             stream = open(path, "rb")  # noqa: SIM115 - owned by a TailedFile from here on
@@ -260,6 +271,13 @@ class Follower:
             return
         try:
             st = os.fstat(stream.fileno())
+            if st.st_size == 0:
+                # Nothing to read yet, and nothing to know it by: an empty file may be a copy being
+                # written (copytruncate's app.log.1 an instant before its head arrives), which followed
+                # now would be a new file and sent again. Its first write brings it back (see poll).
+                self._empty.add(path)
+                stream.close()
+                return
             if (st.st_dev, st.st_ino) == inode and self._adopt(
                 stream, identify(stream.fileno()), path, source, st.st_size
             ):
