@@ -203,3 +203,14 @@ def test_every_command_has_help_with_an_example():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output, f"`tailer {name} --help` has no example"
+
+
+def test_log_format_json_gives_one_json_object_per_stderr_line(tmp_path, receiver):
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(3)])
+    cfg = write_config(tmp_path, receiver.url)
+    assert tailer("replay", "-c", str(cfg), "logs", cwd=tmp_path).returncode == 0
+    result = tailer("replay", "--log-format", "json", "-c", str(cfg), "logs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "already replayed" in result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
