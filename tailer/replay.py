@@ -38,6 +38,7 @@ from .errors import ReplayError
 from .identity import FINGERPRINT_BYTES, identify_stream, record_file_id
 from .reader import LineReader, open_log
 from .record import Origin, Record, build_payload
+from .replay_report import Progress, ReplaySummary
 from .rotation import in_shard, order_files
 from .ship import Outcome, Shipper
 from .watermark import Watermark
@@ -56,44 +57,6 @@ class ReplayOptions:
     shard: tuple[int, int] | None = None  # (K, N), 1-based
     restart: bool = False
     grace: float = 10.0  # seconds in-flight requests may take to finish on SIGINT/SIGTERM
-
-
-@dataclass(slots=True)
-class ReplaySummary:
-    files: int = 0
-    files_done_before: int = 0  # finished by an earlier run: skipped
-    files_failed: int = 0
-    lines: int = 0
-    matched: int = 0  # lines some rule matched
-    records: int = 0  # records sent (or printed by --dry-run): matched, mapped, inside the window
-    sent: int = 0  # acknowledged by the endpoint
-    dead_lettered: int = 0
-    unmapped: int = 0  # a rule matched but its captured word is missing from the oper_id map
-    invalid: int = 0  # a rule matched but a value did not convert (gid not an integer, bad time)
-    outside_window: int = 0
-    untimed: int = 0
-    cut_lines: int = 0
-    interrupted: bool = False
-    elapsed: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
-
-    def lines_text(self) -> list[str]:
-        return [
-            f"files       {self.files} ({self.files_done_before} already done, {self.files_failed} failed)",
-            f"lines       {self.lines:,}",
-            f"matched     {self.matched:,}",
-            f"records     {self.records:,}",
-            f"sent        {self.sent:,}",
-            f"dead-letter {self.dead_lettered:,}",
-            f"unmapped    {self.unmapped:,}",
-            f"invalid     {self.invalid:,}",
-            f"outside     {self.outside_window:,} outside the window, {self.untimed:,} without a time",
-            f"cut lines   {self.cut_lines:,}",
-            f"rate        {self.rate:,.0f} records/s over {self.elapsed:.1f} s",
-        ]
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
@@ -139,29 +102,6 @@ def _content_key(stream) -> tuple[str, bytes]:
     if key is None:
         key = "short-" + hashlib.sha256(head).hexdigest()[:32]
     return key, head
-
-
-class _Progress:
-    """A one-line progress display on a terminal, redrawn at most 5 times a second."""
-
-    def __init__(self, out: TextIO | None, total_files: int):
-        self.out, self.total, self.last = out, total_files, 0.0
-
-    def show(self, s: ReplaySummary, index: int, name: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.out is None or (not force and now - self.last < 0.2):
-            return
-        self.last = now
-        self.out.write(
-            f"\r[{index}/{self.total}] {name[:40]:<40} lines {s.lines:,}  sent {s.sent:,}  "
-            f"dead-letter {s.dead_lettered:,}  in flight {s.records - s.sent - s.dead_lettered:,} "
-        )
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.out is not None:
-            self.out.write("\n")
-            self.out.flush()
 
 
 class _Replay:
@@ -218,7 +158,7 @@ class _Replay:
             return False
         return True
 
-    async def replay_file(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
+    async def replay_file(self, path: Path, shipper: Shipper | None, progress: Progress, index: int) -> None:
         source = replay_source(self.settings, path)
         rules, s, o = self.settings.rules, self.summary, self.options
         with open_log(path) as stream:
@@ -302,7 +242,7 @@ class _Replay:
         self._finished = still
 
     # -- the whole run ---------------------------------------------------------------------------------
-    async def run(self, files: list[Path], progress: _Progress) -> ReplaySummary:
+    async def run(self, files: list[Path], progress: Progress) -> ReplaySummary:
         self._finished: list[tuple[str, int]] = []
         if self.store is not None:
             if self.options.restart:
@@ -324,7 +264,7 @@ class _Replay:
             progress.close()
         return self.summary
 
-    async def _send_all(self, files: list[Path], progress: _Progress) -> None:
+    async def _send_all(self, files: list[Path], progress: Progress) -> None:
         endpoint = self.settings.endpoint
         if self.options.rate is not None:
             endpoint = dataclasses.replace(endpoint, rate_limit=self.options.rate)
@@ -351,14 +291,14 @@ class _Replay:
                     self.mark_done()
                     self.save()
 
-    async def _read_files(self, files: list[Path], shipper: Shipper, progress: _Progress) -> None:
+    async def _read_files(self, files: list[Path], shipper: Shipper, progress: Progress) -> None:
         for i, path in enumerate(files, 1):
             if self.stopping:
                 break
             await self._one(path, shipper, progress, i)
             self.mark_done()
 
-    async def _one(self, path: Path, shipper: Shipper | None, progress: _Progress, index: int) -> None:
+    async def _one(self, path: Path, shipper: Shipper | None, progress: Progress, index: int) -> None:
         try:
             await self.replay_file(path, shipper, progress, index)
         except (OSError, EOFError, LookupError) as exc:
@@ -405,4 +345,4 @@ async def replay(
     if on_files is not None:
         on_files(files)
     runner = _Replay(settings, options, out or sys.stdout)
-    return await runner.run(files, _Progress(progress_to, len(files)))
+    return await runner.run(files, Progress(progress_to, len(files)))
