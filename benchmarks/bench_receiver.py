@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
-from tailer.receiver import EmbeddedReceiver, ReceiverConfig
+from tailer.embedded import EmbeddedReceiver
+from tailer.receiver import ReceiverConfig
 
 TOKEN = "bench-token"
 

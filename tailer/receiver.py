@@ -48,7 +48,7 @@ class ReceiverConfig:
     seed: int | None = None  # seeds the fail_rate RNG, so a run's mix of failures is reproducible
 
 
-def _validate(cfg: ReceiverConfig) -> ReceiverConfig:
+def validate_config(cfg: ReceiverConfig) -> ReceiverConfig:
     if cfg.ts_unit not in ("s", "ms"):
         raise ConfigError(f"receiver ts_unit must be 's' or 'ms', not {cfg.ts_unit!r}")
     if not 0.0 <= cfg.fail_rate <= 1.0:
@@ -62,12 +62,14 @@ def _validate(cfg: ReceiverConfig) -> ReceiverConfig:
     return cfg
 
 
-class _State:
+class ReceiverState:
     """Everything a request reads or changes, shared by the loop thread and the caller's thread (lock)."""
 
     def __init__(self, cfg: ReceiverConfig):
         self.lock = threading.Lock()
-        self.cfg = _validate(dataclasses.replace(cfg))  # a private copy: later edits of cfg change nothing
+        self.cfg = validate_config(
+            dataclasses.replace(cfg)
+        )  # a private copy: later edits of cfg change nothing
         self.rng = random.Random(cfg.seed)
         self.queued: list[list[Any]] = []  # [remaining, status, retry_after] from fail_next, in order
         self.stats: Counter[int] = Counter()
@@ -116,7 +118,7 @@ class _State:
         return [{"ts": ts, "nonce": nonce, "data": json.loads(data)} for ts, nonce, data in cur]
 
 
-_STATE = web.AppKey("receiver_state", _State)
+STATE_KEY = web.AppKey("receiver_state", ReceiverState)
 
 
 def _open_db(path: Path | str | None) -> sqlite3.Connection:
@@ -138,7 +140,7 @@ def _open_db(path: Path | str | None) -> sqlite3.Connection:
 
 
 async def _db_context(app: web.Application) -> AsyncIterator[None]:
-    state = app[_STATE]
+    state = app[STATE_KEY]
     state.db = _open_db(state.cfg.db_path)
     try:
         yield
@@ -186,7 +188,7 @@ def _retry_after_header(seconds: float) -> str:
 
 
 async def _oper_report(request: web.Request) -> web.Response:
-    state = request.app[_STATE]
+    state = request.app[STATE_KEY]
     cfg, fault = state.begin()
     if cfg.latency > 0:
         await asyncio.sleep(cfg.latency)
@@ -230,14 +232,14 @@ async def _healthz(request: web.Request) -> web.Response:
 def create_app(cfg: ReceiverConfig) -> web.Application:
     """The aiohttp app; its SQLite db opens on startup and closes on cleanup. ConfigError on a bad cfg."""
     app = web.Application()
-    app[_STATE] = _State(cfg)
+    app[STATE_KEY] = ReceiverState(cfg)
     app.cleanup_ctx.append(_db_context)
     app.router.add_post(API_PATH, _oper_report)
     app.router.add_get("/healthz", _healthz)
     return app
 
 
-async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     # access_log=None: quiet and fast; aiohttp's access log never shows headers, but we log nothing at all.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -259,7 +261,7 @@ def serve(cfg: ReceiverConfig, host: str = "127.0.0.1", port: int = 8080) -> Non
 
 
 async def _serve(cfg: ReceiverConfig, host: str, port: int) -> None:
-    runner, real_port = await _start_site(create_app(cfg), host, port)
+    runner, real_port = await start_site(create_app(cfg), host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -273,129 +275,3 @@ async def _serve(cfg: ReceiverConfig, host: str, port: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
-
-
-class EmbeddedReceiver:
-    """The receiver on a background thread with its own event loop; a context manager.
-
-    ``start()`` returns once the socket listens (port 0 picks a free port; ``port`` and ``url`` then give the
-    real one); ``stop()`` closes connections, the db, the loop and joins the thread. One instance runs once:
-    to restart on the same db file, make a new one.
-    """
-
-    def __init__(self, cfg: ReceiverConfig | None = None, *, host: str = "127.0.0.1", port: int = 0):
-        self._app = create_app(cfg if cfg is not None else ReceiverConfig())
-        self._state = self._app[_STATE]
-        self.host = host
-        self.port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._running = False
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}{API_PATH}"
-
-    def start(self, timeout: float = 30.0) -> EmbeddedReceiver:
-        if self._thread is not None:
-            raise RuntimeError("an EmbeddedReceiver runs once; make a new one to restart")
-        ready = threading.Event()
-        # Not a daemon: stop() must always be called, and the leak check catches a forgotten one.
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="tailer-receiver", daemon=False)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TailerError("receiver did not start in time")
-        if self._error is not None:
-            self._thread.join()
-            raise self._error
-        return self
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        try:
-            try:
-                runner, self.port = loop.run_until_complete(_start_site(self._app, self.host, self.port))
-            except BaseException as exc:  # handed to start(), which raises it in the caller's thread
-                self._error = exc
-                return
-            self._running = True
-            ready.set()
-            loop.run_forever()
-            self._running = False
-            loop.run_until_complete(runner.cleanup())
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())  # joins the getaddrinfo thread
-            loop.close()
-            ready.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Idempotent. Closes the listening socket and connections, the db, the loop; joins the thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None or not thread.is_alive():
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise TailerError("receiver thread did not stop in time")
-
-    def __enter__(self) -> EmbeddedReceiver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Any) -> Any:
-        """Run ``fn(state)`` on the receiver's loop, where the db connection lives."""
-        if not self._running or self._loop is None:
-            raise RuntimeError("receiver is not running")
-
-        async def call() -> Any:
-            return fn(self._state)
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=30)
-
-    def records(self) -> list[dict[str, Any]]:
-        """Accepted bodies ``{ts, nonce, data}`` in arrival order (from the db, so earlier runs' too)."""
-        return self._on_loop(_State.rows)
-
-    def count(self) -> int:
-        return self._on_loop(lambda state: state.db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
-
-    @property
-    def stats(self) -> dict[int, int]:
-        """Requests to the OperReport path so far, by HTTP status (a copy)."""
-        with self._state.lock:
-            return dict(self._state.stats)
-
-    @property
-    def duplicates(self) -> int:
-        """Exact resends acknowledged without being stored again."""
-        with self._state.lock:
-            return self._state.duplicates
-
-    def set_token(self, token: str) -> None:
-        with self._state.lock:
-            self._state.cfg = dataclasses.replace(self._state.cfg, token=token)
-
-    def set_faults(self, **fields: Any) -> None:
-        """Change any config field but token (set_token) and db_path at runtime; ``seed`` reseeds the RNG."""
-        settable = {f.name for f in dataclasses.fields(ReceiverConfig)} - {"token", "db_path"}
-        bad = set(fields) - settable
-        if bad:
-            raise TypeError(f"set_faults() cannot set {sorted(bad)}")
-        with self._state.lock:
-            self._state.cfg = _validate(dataclasses.replace(self._state.cfg, **fields))
-            if "seed" in fields:
-                self._state.rng = random.Random(fields["seed"])
-
-    def fail_next(self, n: int, status: int = 503, retry_after: float | None = None) -> None:
-        """Answer the next ``n`` OperReport requests with ``status`` (after any queued before), unread."""
-        if n > 0:
-            with self._state.lock:
-                self._state.queued.append([n, status, retry_after])

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tailer.receiver import EmbeddedReceiver, ReceiverConfig
+from tailer.embedded import EmbeddedReceiver
+from tailer.receiver import ReceiverConfig
 
 TEST_TOKEN = "test-token"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from replay_helpers import vote_line
 
+from tailer.embedded import EmbeddedReceiver
 from tailer.identity import FINGERPRINT_BYTES, identify_stream
 from tailer.reader import open_log
-from tailer.receiver import EmbeddedReceiver
 from tailer.record import Origin, deterministic_nonce
 
 TOKEN = "test-token"

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tailer.config import load_settings
+from tailer.embedded import EmbeddedReceiver
 from tailer.live import Agent
-from tailer.receiver import EmbeddedReceiver, ReceiverConfig
+from tailer.receiver import ReceiverConfig
 
 TOKEN = "live-test-token-do-not-print"
 RULES = r"""

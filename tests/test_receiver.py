@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tailer.embedded import EmbeddedReceiver
 from tailer.errors import ConfigError, TailerError
-from tailer.receiver import EmbeddedReceiver, ReceiverConfig
+from tailer.receiver import ReceiverConfig
 
 TOKEN = "test-token"
 AUTH = {"Authorization": TOKEN}

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from tailer.config import EndpointSettings, Secret
 from tailer.deadletter import DeadLetterWriter, read_dead_letters
+from tailer.embedded import EmbeddedReceiver
 from tailer.ratelimit import TokenBucket, backoff_delay, parse_retry_after, retry_delay
-from tailer.receiver import EmbeddedReceiver
 from tailer.record import Origin, Record
 from tailer.ship import Outcome, Shipper, judge
 
