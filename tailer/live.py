@@ -132,6 +132,9 @@ class Agent:
                     log.info(
                         "following %d source(s); checkpoint %s", len(self.settings.sources), self.store.path
                     )
+                    if self.settings.metrics_listen:
+                        # Said rather than silently ignored: the key is accepted so configs can be written now.
+                        log.warning("metrics.listen is set, but /metrics is not served yet by this version")
                     self.follower.start()
                     try:
                         code = await self._serve(shipper)
