@@ -98,6 +98,7 @@ class Follower:
         self._last_scan = -math.inf
         self._started = False  # the first scan is done: later files are read from their start
         self._empty: set[str] = set()  # matched but empty at the last scan: looked at again once they grow
+        self._unopenable: set[str] = set()  # matched but could not be opened: warned about once
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -267,8 +268,18 @@ class Follower:
     def _consider(self, path: str, source: SourceSettings, inode: tuple[int, int]) -> None:
         try:
             stream = open(path, "rb")  # noqa: SIM115 - owned by a TailedFile from here on
-        except OSError:
+        except FileNotFoundError:
+            return  # rotated away between the scan and here: the next scan sees where it went
+        except OSError as exc:
+            # Said once per path (a rescan tries again every second), never silently skipped forever.
+            if path not in self._unopenable:
+                self._unopenable.add(path)
+                self.stats.read_errors += 1
+                log.warning(
+                    "%s matches the globs but cannot be opened (%s); retrying", path, exc.strerror or exc
+                )
             return
+        self._unopenable.discard(path)
         try:
             st = os.fstat(stream.fileno())
             if st.st_size == 0:

@@ -430,3 +430,40 @@ def test_start_at_end_still_reads_a_file_rotated_in_while_stopped_whole(tmp_path
     h2 = harness("app.log", start_at="end", checkpoints=saved)
     h2.settle()
     assert h2.got == [line(i, "new") for i in range(3)]
+
+
+def test_a_matching_file_that_cannot_be_opened_is_warned_about_once_and_read_once_it_can(
+    tmp_path, caplog, monkeypatch
+):
+    """Permission denied cannot be staged for real here (the tests run as root, who may open anything), so
+    open() is made to refuse that one path; everything else is real."""
+    import builtins
+    import logging
+
+    from tailer.config import SourceSettings
+    from tailer.follow import Follower
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    locked = logs / "app.log"
+    locked.write_text("VOTE_JOIN voteId=1 uid=2\n")
+    real_open, refused = builtins.open, {"on": True}
+
+    def guarded_open(file, *args, **kwargs):
+        if refused["on"] and str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    follower = Follower([SourceSettings(paths=(str(logs / "*.log"),))], rescan_interval=0.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tailer.follow"):
+            assert follower.poll(1.0) == [] and follower.poll(2.0) == []
+        warnings = [r.getMessage() for r in caplog.records if "cannot be opened" in r.getMessage()]
+        assert len(warnings) == 1 and str(locked) in warnings[0] and "Permission denied" in warnings[0]
+        assert follower.stats.read_errors == 1
+        refused["on"] = False
+        batches = follower.poll(3.0)
+        assert [line.text for b in batches for line in b.lines] == ["VOTE_JOIN voteId=1 uid=2"]
+    finally:
+        follower.stop()
