@@ -34,7 +34,7 @@ from .checkpoint import CheckpointStore, FileCheckpoint
 from .config import Settings, SourceSettings
 from .deadletter import DeadLetterWriter
 from .embedded import resolve_endpoint
-from .errors import ReplayError
+from .errors import CheckpointError, ReplayError
 from .identity import FINGERPRINT_BYTES, identify_stream, record_file_id
 from .reader import LineReader, open_log
 from .record import Origin, Record, build_payload
@@ -132,7 +132,10 @@ class _Replay:
         while True:
             await asyncio.sleep(STATE_EVERY)
             self.mark_done()
-            self.save()
+            try:
+                self.save()
+            except CheckpointError as exc:  # the final save raises; until then keep sending, say why
+                log.error("%s; progress is kept in memory and written again in a second", exc)
 
     def save(self) -> None:
         if self.store is None:
