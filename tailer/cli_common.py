@@ -22,6 +22,9 @@ def fail_cleanly(fn):
             return fn(*args, **kwargs)
         except TailerError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # a file or directory the library did not expect to fail: still one line
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
 
     return wrapper
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from tailer.checkpoint import CheckpointStore, FileCheckpoint
+from tailer.checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
 from tailer.config import Settings, load_settings
 from tailer.deadletter import DeadLetterWriter
 from tailer.embedded import resolve_endpoint
@@ -110,7 +110,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         self._stop = stop if stop is not None else asyncio.Event()
         self._wake = asyncio.Event()
-        state_dir = self.settings.state_dir
+        state_dir = prepare_state_dir(self.settings.state_dir)
         entries = self.store.load()
         self._saved = dict(entries)
         installed = self._install_signals(loop)

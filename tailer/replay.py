@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .checkpoint import CheckpointStore, FileCheckpoint
+from .checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
 from .config import Settings, SourceSettings
 from .deadletter import DeadLetterWriter
 from .embedded import resolve_endpoint
@@ -248,6 +248,7 @@ class _Replay:
     async def run(self, files: list[Path], progress: Progress) -> ReplaySummary:
         self._finished: list[tuple[str, int]] = []
         if self.store is not None:
+            prepare_state_dir(self.settings.state_dir)
             if self.options.restart:
                 self.store.path.unlink(missing_ok=True)
             self.entries = self.store.load()

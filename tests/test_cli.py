@@ -214,3 +214,15 @@ def test_log_format_json_gives_one_json_object_per_stderr_line(tmp_path, receive
     assert "already replayed" in result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+
+
+@pytest.mark.parametrize("command", [["replay", "logs"], ["run"]])
+def test_unusable_state_dir_is_one_clean_error_before_anything_is_sent(tmp_path, receiver, command):
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(3)])
+    cfg = write_config(tmp_path, receiver.url)
+    (tmp_path / "blocker").write_text("a file where state_dir's parent should be")
+    cfg.write_text(cfg.read_text().replace("state_dir: state", "state_dir: blocker/state"))
+    result = tailer(*command, "-c", str(cfg), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.search(r"^Error: state_dir .*blocker/state is not usable", result.stderr, re.M), result.stderr
+    assert receiver.count() == 0
