@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fnmatch
 import hashlib
 import json
 import logging
@@ -31,15 +30,16 @@ from pathlib import Path
 from typing import TextIO
 
 from .checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
-from .config import Settings, SourceSettings
+from .config import Settings
 from .deadletter import DeadLetterWriter
 from .embedded import resolve_endpoint
-from .errors import CheckpointError, ReplayError
-from .identity import FINGERPRINT_BYTES, identify_stream, record_file_id
+from .errors import CheckpointError
+from .identity import FINGERPRINT_BYTES, record_file_id
 from .reader import LineReader, open_log
 from .record import Origin, Record, build_payload
+from .replay_files import collect_files, content_key, replay_source
 from .replay_report import Progress, ReplaySummary
-from .rotation import in_shard, order_files
+from .rotation import in_shard
 from .ship import Outcome, Shipper
 from .watermark import Watermark
 
@@ -59,49 +59,11 @@ class ReplayOptions:
     grace: float = 10.0  # seconds in-flight requests may take to finish on SIGINT/SIGTERM
 
 
-def collect_files(paths: list[Path]) -> list[Path]:
-    """Files named, and the files directly inside directories named, oldest first per rotation set."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found.extend(sorted(c for c in p.iterdir() if c.is_file()))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise ReplayError(f"{p}: no such file or directory")
-    return order_files([p.resolve() for p in found])
-
-
 def state_path(settings: Settings, options: ReplayOptions) -> Path:
     """One state file per window and shard, so different backfills never share progress."""
     shard = f"{options.shard[0]}/{options.shard[1]}" if options.shard else "-"
     tag = hashlib.sha256(f"{options.since}|{options.until}|{shard}".encode()).hexdigest()[:12]
     return settings.state_dir / f"replay-{tag}.json"
-
-
-def replay_source(settings: Settings, path: Path) -> SourceSettings:
-    """The first source whose globs match the file, or the name without ``.gz`` (a rotated, compressed
-    file keeps its source's encoding). ``exclude`` is about live following and is not applied here."""
-    full = str(path)
-    names = (full, full[:-3]) if full.endswith(".gz") else (full,)
-    for source in settings.sources:
-        if any(fnmatch.fnmatchcase(name, glob) for name in names for glob in source.paths):
-            return source
-    return SourceSettings(paths=())
-
-
-def _content_key(stream) -> tuple[str, bytes]:
-    """The file's identity for replay state (the head fingerprint the live follower uses too, or for a
-    file too short to have one, a hash of its whole short content), and its head: records in the first
-    FINGERPRINT_BYTES are named by a hash of the bytes before them, as live names them."""
-    pos = stream.tell()
-    stream.seek(0)
-    head = stream.read(FINGERPRINT_BYTES)
-    stream.seek(pos)
-    key = identify_stream(stream)
-    if key is None:
-        key = "short-" + hashlib.sha256(head).hexdigest()[:32]
-    return key, head
 
 
 class _Replay:
@@ -165,7 +127,7 @@ class _Replay:
         source = replay_source(self.settings, path)
         rules, s, o = self.settings.rules, self.summary, self.options
         with open_log(path) as stream:
-            key, head = _content_key(stream)
+            key, head = content_key(stream)
             if o.shard and not in_shard(key, *o.shard):
                 return
             s.files += 1

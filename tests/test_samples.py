@@ -19,7 +19,7 @@ import pytest
 from tailer.config import Settings, SourceSettings, load_settings
 from tailer.reader import Line, LineReader, ReaderStats, open_log
 from tailer.record import Origin, build_payload
-from tailer.replay import replay_source
+from tailer.replay_files import replay_source
 from tailer.rules import run_cases
 
 ROOT = Path(__file__).resolve().parents[1]
