@@ -66,6 +66,15 @@ def state_path(settings: Settings, options: ReplayOptions) -> Path:
     return settings.state_dir / f"replay-{tag}.json"
 
 
+def _disk_position(stream) -> int:
+    """How far into the file on disk reading is: the compressed position for a .gz."""
+    raw = getattr(stream, "fileobj", None) or stream
+    try:
+        return raw.tell()
+    except (OSError, ValueError):
+        return 0
+
+
 class _Replay:
     def __init__(self, settings: Settings, options: ReplayOptions, out: TextIO):
         self.settings, self.options, self.out = settings, options, out
@@ -182,7 +191,7 @@ class _Replay:
                         await shipper.submit(m.record)
                     if self.stopping:
                         break
-                progress.show(s, index, path.name)
+                progress.show(s, index, path.name, _disk_position(stream))
             s.cut_lines += reader.stats.cut_lines - cut_before
             if not self.stopping:
                 entry.size = reader.offset
@@ -226,7 +235,7 @@ class _Replay:
             self._remove_signals()
             self.summary.elapsed = time.monotonic() - started
             self.summary.interrupted = self.stopping
-            progress.show(self.summary, len(files), "done", force=True)
+            progress.show(self.summary, len(files) + 1, "done", force=True)
             progress.close()
         return self.summary
 
@@ -311,4 +320,4 @@ async def replay(
     if on_files is not None:
         on_files(files)
     runner = _Replay(settings, options, out or sys.stdout)
-    return await runner.run(files, Progress(progress_to, len(files)))
+    return await runner.run(files, Progress(progress_to, files))

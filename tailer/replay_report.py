@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 
@@ -46,19 +47,36 @@ class ReplaySummary:
 
 
 class Progress:
-    """A one-line progress display on a terminal, redrawn at most 5 times a second."""
+    """A one-line progress bar on a terminal, by bytes on disk (compressed bytes for a .gz), redrawn at most
+    5 times a second."""
 
-    def __init__(self, out: TextIO | None, total_files: int):
-        self.out, self.total, self.last = out, total_files, 0.0
+    WIDTH = 24
 
-    def show(self, s: ReplaySummary, index: int, name: str, force: bool = False) -> None:
+    def __init__(self, out: TextIO | None, files: list[Path]):
+        self.out, self.last = out, 0.0
+        self.total_files = len(files)
+        sizes = []
+        for path in files:
+            try:
+                sizes.append(path.stat().st_size)
+            except OSError:
+                sizes.append(0)
+        self.before = [sum(sizes[:i]) for i in range(len(sizes) + 1)]  # bytes of the files before file i
+        self.total = self.before[-1]
+
+    def show(self, s: ReplaySummary, index: int, name: str, disk_pos: int = 0, force: bool = False) -> None:
+        """``index`` is 1-based; ``disk_pos`` how far into that file's bytes on disk reading is."""
         now = time.monotonic()
         if self.out is None or (not force and now - self.last < 0.2):
             return
         self.last = now
+        done = self.before[min(max(index - 1, 0), self.total_files)] + disk_pos
+        share = min(done / self.total, 1.0) if self.total else 1.0
+        filled = round(share * self.WIDTH)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
         self.out.write(
-            f"\r[{index}/{self.total}] {name[:40]:<40} lines {s.lines:,}  sent {s.sent:,}  "
-            f"dead-letter {s.dead_lettered:,}  in flight {s.records - s.sent - s.dead_lettered:,} "
+            f"\r[{bar}] {share:4.0%}  file {min(index, self.total_files)}/{self.total_files} {name[:30]:<30} lines {s.lines:,}  "
+            f"sent {s.sent:,}  dead-letter {s.dead_lettered:,}  in flight {s.records - s.sent - s.dead_lettered:,} "
         )
         self.out.flush()
 

@@ -254,3 +254,16 @@ def test_replayed_then_followed_live_the_same_records_carry_the_same_nonces(tmp_
     assert asyncio.run(follow_until_all_resent()) == 0
     assert receiver.count() == 60 and receiver.duplicates == 60
     assert receiver.stats.get(409, 0) == 0
+
+
+def test_progress_bar_goes_by_bytes_to_100_percent(tmp_path, receiver):
+    import io
+
+    files = rotated_set(tmp_path)
+    cfg = write_config(tmp_path, receiver.url)
+    shown = io.StringIO()
+    summary = asyncio.run(replay(load_settings(cfg), files, ReplayOptions(), progress_to=shown))
+    assert summary.sent == 90
+    frames = [f for f in shown.getvalue().split("\r") if f.strip()]
+    assert frames[-1].startswith("[" + "#" * 24 + "] 100%  file 3/3")
+    assert "sent 90" in frames[-1]
