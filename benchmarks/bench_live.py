@@ -35,8 +35,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
-from tailer.embedded import EmbeddedReceiver  # noqa: E402
-from tailer.receiver import ReceiverConfig  # noqa: E402
+from tailer.receiver.embedded import EmbeddedReceiver  # noqa: E402
+from tailer.receiver.server import ReceiverConfig  # noqa: E402
 
 TOKEN = "bench-token"
 LINE = "{ts},000 [exec-7] INFO c.a.VoteService - VOTE_JOIN voteId={n} groupId=5 channelId=c1 uid=42\n"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tailer.reader import LineReader, open_log
+from tailer.source.reader import LineReader, open_log
 
 SAMPLE = (
     "2026-11-28 10:00:01,{ms:03d} [exec-7] INFO c.a.VoteService - VOTE_JOIN voteId={n} groupId=5 "

@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
-from tailer.embedded import EmbeddedReceiver
-from tailer.receiver import ReceiverConfig
+from tailer.receiver.embedded import EmbeddedReceiver
+from tailer.receiver.server import ReceiverConfig
 
 TOKEN = "bench-token"
 

@@ -1,8 +1,8 @@
 """``tailer replay`` throughput against baselines measured in the same run.
 
 A generated log (``--lines``, ``--hit-rate`` of them vote operations) is replayed, in this process through
-the library (``tailer.replay.replay``, the code behind the CLI), into the reference receiver running in a
-subprocess (``tailer.receiver.serve``, SQLite file db), so client and server each get a core as in
+the library (``tailer.run.replay.replay``, the code behind the CLI), into the reference receiver running in a
+subprocess (``tailer.receiver.server.serve``, SQLite file db), so client and server each get a core as in
 bench_ship.py. Compared with, in the same run:
 
 * send: a bare ``aiohttp.ClientSession`` POSTing the same number of precomputed payloads with the same
@@ -34,9 +34,9 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
-from tailer.config import load_settings  # noqa: E402
-from tailer.reader import LineReader, open_log  # noqa: E402
-from tailer.replay import ReplayOptions, replay  # noqa: E402
+from tailer.config.settings import load_settings  # noqa: E402
+from tailer.run.replay import ReplayOptions, replay  # noqa: E402
+from tailer.source.reader import LineReader, open_log  # noqa: E402
 
 TOKEN = "bench-token"
 HIT = "{ts},{ms:03d} [exec-{t}] INFO c.a.VoteService - VOTE_JOIN voteId={n} groupId=5 channelId=c1 uid={u}\n"
@@ -64,7 +64,7 @@ rules:
 """
 RECEIVER = r"""
 import sys
-from tailer.receiver import ReceiverConfig, serve
+from tailer.receiver.server import ReceiverConfig, serve
 serve(ReceiverConfig(token=sys.argv[1], db_path=sys.argv[2]), "127.0.0.1", 0)
 """
 

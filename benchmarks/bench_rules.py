@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tailer.rules import compile_rules  # noqa: E402
+from tailer.rules.engine import compile_rules  # noqa: E402
 
 TS = r"^(?P<ts>\S+ \S+) "
 OPS = {"CREATE": "18", "START": "78", "JOIN": "79", "DELETE": "17"}

@@ -38,7 +38,7 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 # The receiver, when present, is started the same way in its own process.
 RECEIVER = r"""
 import sys
-from tailer.receiver import ReceiverConfig, serve
+from tailer.receiver.server import ReceiverConfig, serve
 serve(ReceiverConfig(token="bench-token"), "127.0.0.1", int(sys.argv[1]))
 """
 RUN = secrets.token_hex(8)
@@ -72,7 +72,7 @@ def receiver_committed() -> bool:
 def start_server() -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     kind, script = (
-        ("EmbeddedReceiver (tailer.receiver.serve)", RECEIVER)
+        ("EmbeddedReceiver (tailer.receiver.server.serve)", RECEIVER)
         if receiver_committed()
         else (
             "minimal aiohttp app",

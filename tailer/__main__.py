@@ -1,5 +1,5 @@
 """``python -m tailer`` is the ``tailer`` command."""
 
-from .cli import main
+from tailer.cli.main import main
 
 main(prog_name="tailer")

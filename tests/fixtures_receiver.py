@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tailer.embedded import EmbeddedReceiver
-from tailer.receiver import ReceiverConfig
+from tailer.receiver.embedded import EmbeddedReceiver
+from tailer.receiver.server import ReceiverConfig
 
 TEST_TOKEN = "test-token"
 

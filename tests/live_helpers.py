@@ -24,10 +24,10 @@ from pathlib import Path
 
 from replay_helpers import vote_line
 
-from tailer.embedded import EmbeddedReceiver
-from tailer.identity import FINGERPRINT_BYTES, identify_stream
-from tailer.reader import open_log
+from tailer.receiver.embedded import EmbeddedReceiver
 from tailer.record import Origin, deterministic_nonce
+from tailer.source.identity import FINGERPRINT_BYTES, identify_stream
+from tailer.source.reader import open_log
 
 TOKEN = "test-token"
 RULE = r"""

@@ -6,9 +6,9 @@ import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tailer.identity import identify_stream, record_file_id
-from tailer.reader import open_log
 from tailer.record import Origin, deterministic_nonce
+from tailer.source.identity import identify_stream, record_file_id
+from tailer.source.reader import open_log
 
 VOTE_IDS = {"VOTE_CREATE": "1504000120618", "VOTE_JOIN": "1504000120679", "VOTE_DELETE": "1504000120617"}
 BASE_TS = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())

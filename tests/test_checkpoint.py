@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tailer.checkpoint import CheckpointStore, FileCheckpoint, render
 from tailer.errors import CheckpointError
+from tailer.state.checkpoint import CheckpointStore, FileCheckpoint, render
 
 DATA = Path(__file__).parent / "data" / "checkpoint-v1.json"
 

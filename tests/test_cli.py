@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from replay_helpers import vote_line, write_config, write_log
 
-from tailer.cli import main
+from tailer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tailer.config import Secret, SourceSettings, load_settings
+from tailer.config.settings import load_settings
+from tailer.config.yamlconf import load_yaml
 from tailer.errors import ConfigError
-from tailer.yamlconf import load_yaml
+from tailer.ship.settings import Secret
+from tailer.source.settings import SourceSettings, source_for
 
 RULE = """\
 rules:
@@ -207,10 +209,13 @@ def test_relative_paths_and_state_dir_resolve_against_the_config_dir(tmp_path, m
     assert s.state_dir == tmp_path / "etc" / "state"
     assert s.sources[0].paths == (str(tmp_path / "logs" / "*.log"),)
     assert s.sources[0].encoding == "gbk"
-    assert s.source_for(tmp_path / "logs" / "app.log") is s.sources[0]
-    assert s.source_for(tmp_path / "logs" / "app-debug.log") == SourceSettings(paths=())
-    assert s.source_for("/abs/deep/x.txt") is s.sources[1]
-    assert s.source_for("app.log") == SourceSettings(paths=())  # relative to cwd (elsewhere/): no source
+    assert source_for(s.sources, tmp_path / "logs" / "app.log") is s.sources[0]
+    assert s.sources[0].matches(tmp_path / "logs" / "app.log")
+    assert not s.sources[0].matches(tmp_path / "logs" / "app-debug.log")  # excluded from following...
+    assert source_for(s.sources, tmp_path / "logs" / "app-debug.log") is s.sources[0]  # ...decoded as GBK
+    assert source_for(s.sources, "/abs/deep/x.txt") is s.sources[1]
+    assert source_for(s.sources, tmp_path / "logs" / "app.log.gz") is s.sources[0]  # rotated and packed
+    assert source_for(s.sources, "app.log") == SourceSettings(paths=())  # relative to cwd (elsewhere/): no source
 
 
 def test_yaml_syntax_error_reports_its_line(tmp_path):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tailer.config import SourceSettings
-from tailer.follow import Follower
-from tailer.identity import FINGERPRINT_BYTES
+from tailer.source.fileset import Follower
+from tailer.source.identity import FINGERPRINT_BYTES
+from tailer.source.settings import SourceSettings
 
 
 def line(i: int, tag: str = "a") -> str:
@@ -440,8 +440,8 @@ def test_a_matching_file_that_cannot_be_opened_is_warned_about_once_and_read_onc
     import builtins
     import logging
 
-    from tailer.config import SourceSettings
-    from tailer.follow import Follower
+    from tailer.source.fileset import Follower
+    from tailer.source.settings import SourceSettings
 
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -31,11 +31,11 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from tailer.checkpoint import CheckpointStore
-from tailer.config import SourceSettings
-from tailer.follow import Follower
-from tailer.identity import FINGERPRINT_BYTES
-from tailer.tailfile import TailedFile
+from tailer.source.fileset import Follower
+from tailer.source.identity import FINGERPRINT_BYTES
+from tailer.source.settings import SourceSettings
+from tailer.source.tailfile import TailedFile
+from tailer.state.checkpoint import CheckpointStore
 
 RESCAN = 1.0
 ROTATE_WAIT = 5.0

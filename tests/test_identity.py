@@ -8,15 +8,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tailer.identity import (
+from tailer.source.identity import (
     FINGERPRINT_BYTES,
     FileIdentity,
-    fingerprint_path,
     identify,
     identify_stream,
     offset_hash,
 )
-from tailer.reader import open_log
+from tailer.source.reader import open_log
 
 
 def log_text(seed: str, lines: int = 40) -> bytes:
@@ -114,13 +113,13 @@ def test_identify_stream_is_the_same_for_plain_and_gzip_and_restores_position(tm
         assert a.read(5) == b.read(5) == content[300:305]
     assert fp_plain is not None and fp_plain == fp_gzip
     assert fp_plain == ident(plain).fingerprint
-    assert fingerprint_path(packed) == fp_plain
+    assert _fingerprint_of(packed) == fp_plain
 
 
 def test_identify_stream_of_a_short_stream_is_none(tmp_path: Path):
     packed = tmp_path / "tiny.log.gz"
     packed.write_bytes(gzip.compress(b"short\n"))
-    assert fingerprint_path(packed) is None
+    assert _fingerprint_of(packed) is None
 
 
 def test_offset_hash_changes_when_bytes_before_offset_change(tmp_path: Path):
@@ -154,3 +153,8 @@ def offset_hash_of(content: bytes, offset: int) -> str | None:
         tmp.write(content)
         tmp.flush()
         return offset_hash(tmp.fileno(), offset)
+
+
+def _fingerprint_of(path) -> str | None:
+    with open_log(path) as stream:
+        return identify_stream(stream)

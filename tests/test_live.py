@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tailer.config import load_settings
-from tailer.embedded import EmbeddedReceiver
-from tailer.live import Agent
-from tailer.receiver import ReceiverConfig
+from tailer.config.settings import load_settings
+from tailer.receiver.embedded import EmbeddedReceiver
+from tailer.receiver.server import ReceiverConfig
+from tailer.run.live import Agent
 
 TOKEN = "live-test-token-do-not-print"
 RULES = r"""

@@ -15,8 +15,8 @@ import pytest
 from live_helpers import TOKEN, delivered, rss_kb, start_run, status_json, wait_until, write_live_config
 from replay_helpers import vote_line
 
-from tailer.embedded import EmbeddedReceiver
-from tailer.receiver import ReceiverConfig
+from tailer.receiver.embedded import EmbeddedReceiver
+from tailer.receiver.server import ReceiverConfig
 
 BEFORE = 100  # lines delivered before the outage
 RSS_MARGIN_KB = 30 * 1024

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailer.reader import Line, LineReader, check_encoding, open_log
+from tailer.source.reader import Line, LineReader, check_encoding, open_log
 
 
 def read_all(reader: LineReader, max_bytes: int = 1 << 20, limit: int = 100_000) -> list[Line]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tailer.embedded import EmbeddedReceiver
 from tailer.errors import ConfigError, TailerError
-from tailer.receiver import ReceiverConfig
+from tailer.receiver.embedded import EmbeddedReceiver
+from tailer.receiver.server import ReceiverConfig
 
 TOKEN = "test-token"
 AUTH = {"Authorization": TOKEN}
@@ -376,7 +376,7 @@ def test_serve_prints_where_it_listens_without_the_token_and_exits_on_sigterm(tm
 
     db = tmp_path / "served.db"
     code = (
-        "from pathlib import Path; from tailer.receiver import ReceiverConfig, serve; "
+        "from pathlib import Path; from tailer.receiver.server import ReceiverConfig, serve; "
         f"serve(ReceiverConfig(token='sekret-tok', db_path=Path({str(db)!r})), '127.0.0.1', 0)"
     )
     proc = subprocess.Popen(

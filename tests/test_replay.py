@@ -22,8 +22,8 @@ from replay_helpers import (
     write_log,
 )
 
-from tailer.config import load_settings
-from tailer.replay import ReplayOptions, replay, state_path
+from tailer.config.settings import load_settings
+from tailer.run.replay import ReplayOptions, replay, state_path
 
 
 def run_replay(cfg: Path, paths: list[Path], **options):
@@ -235,7 +235,7 @@ def test_sigterm_while_token_refused_stops_within_grace_and_a_rerun_completes(tm
 def test_replayed_then_followed_live_the_same_records_carry_the_same_nonces(tmp_path, receiver):
     """Backfill a file, then follow it live from the beginning: every record is resent with the nonce the
     replay gave it (first KiB included), so the receiver acknowledges each resend and stores it once."""
-    from tailer.live import Agent
+    from tailer.run.live import Agent
 
     log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(60)])
     cfg = write_config(tmp_path, receiver.url)

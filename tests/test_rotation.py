@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tailer.rotation import in_shard, order_files, parse_shard
+from tailer.run.replay_order import in_shard, order_files, parse_shard
 
 
 def names(paths):

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailer.config import load_yaml
+from tailer.config.yamlconf import load_yaml
 from tailer.errors import ConfigError
-from tailer.prefilter import required_literal
 from tailer.record import Origin
-from tailer.rulecases import run_cases
-from tailer.rules import compile_rules
-from tailer.timeparse import make_parser
+from tailer.rules.cases import run_cases
+from tailer.rules.engine import compile_rules
+from tailer.rules.prefilter import required_literal
+from tailer.rules.timeparse import make_parser
 
 DESIGN_RULES = textwrap.dedent(
     """\

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tailer.config import Settings, SourceSettings, load_settings
-from tailer.reader import Line, LineReader, ReaderStats, open_log
+from tailer.config.settings import Settings, load_settings
 from tailer.record import Origin, build_payload
-from tailer.replay_files import replay_source
-from tailer.rules import run_cases
+from tailer.rules.cases import run_cases
+from tailer.source.reader import Line, LineReader, ReaderStats, open_log
+from tailer.source.settings import SourceSettings, source_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -46,12 +46,8 @@ def expected() -> list[dict[str, Any]]:
 
 
 def source_of(settings: Settings, path: Path) -> SourceSettings:
-    """The source whose encoding reads ``path``: ``source_for``, and for a .gz excluded from live following,
-    the name without .gz (what replay does)."""
-    source = settings.source_for(path)
-    if not source.paths and path.suffix == ".gz":
-        source = settings.source_for(path.with_suffix(""))
-    return source
+    """The source whose encoding reads ``path`` (what replay and the follower use)."""
+    return source_for(settings.sources, path)
 
 
 def read_lines(settings: Settings, path: Path) -> tuple[list[Line], ReaderStats]:
@@ -204,10 +200,9 @@ def test_gz_is_excluded_from_live_following_but_replay_reads_it_as_utf8(settings
     app_source, gateway_source = settings.sources
     gz = LOGS / "app.log.2.gz"
     assert not app_source.matches(gz)
-    assert settings.source_for(gz).paths == ()  # no live source follows a finished .gz
-    assert source_of(settings, gz) is app_source
-    assert replay_source(settings, gz) is app_source  # what `tailer replay` uses
-    assert replay_source(settings, LOGS / "gateway.log") is gateway_source
+    assert not any(s.matches(gz) for s in settings.sources)  # no live source follows a finished .gz
+    assert source_for(settings.sources, gz) is app_source  # what `tailer replay` reads it with
+    assert source_for(settings.sources, LOGS / "gateway.log") is gateway_source
     assert all(app_source.matches(LOGS / n) for n in ("app.log", "app.log.1"))
 
 
@@ -226,7 +221,7 @@ def test_gateway_log_is_gb18030_with_a_character_outside_gbk(settings):
 
     outside = {ch for ch in text if not in_gbk(ch)}
     assert {"𠀀", "㐀"} <= outside
-    assert settings.source_for(LOGS / "gateway.log").encoding == "gb18030"
+    assert source_for(settings.sources, LOGS / "gateway.log").encoding == "gb18030"
 
 
 def test_make_samples_regenerates_the_committed_files(tmp_path):

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tailer.config import EndpointSettings, Secret
-from tailer.deadletter import DeadLetterWriter, read_dead_letters
-from tailer.embedded import EmbeddedReceiver
-from tailer.ratelimit import TokenBucket, backoff_delay, parse_retry_after, retry_delay
+from tailer.receiver.embedded import EmbeddedReceiver
 from tailer.record import Origin, Record
-from tailer.ship import Outcome, Shipper, judge
+from tailer.ship.deadletter import DeadLetterWriter, read_dead_letters
+from tailer.ship.ratelimit import TokenBucket, backoff_delay, parse_retry_after, retry_delay
+from tailer.ship.settings import EndpointSettings, Secret
+from tailer.ship.shipper import Outcome, Shipper, judge
 
 TOKEN = "s3cr3t-T0KEN-value"
 

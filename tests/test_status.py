@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from tailer.config import load_settings
-from tailer.status import render_status
+from tailer.config.settings import load_settings
+from tailer.run.status import render_status
 
 
 def settings_for(tmp_path: Path):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tailer.watermark import Watermark
+from tailer.state.watermark import Watermark
 
 
 def test_unmatched_lines_settle_at_once():

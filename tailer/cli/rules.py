@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from .cli_common import common_options, settings_from
-from .record import build_payload
+from tailer.cli.common import common_options, settings_from
+
+from tailer.record import build_payload
 
 
 @click.command()
@@ -50,7 +51,7 @@ def test_rules(config_path: Path, log_format: str, log_level: str) -> None:
     \b
     Example:  tailer test -c rules.yaml
     """
-    from .rules import run_cases
+    from tailer.rules.cases import run_cases
 
     settings = settings_from(config_path, log_format, log_level)
     results = run_cases(settings.rules, ts_unit=settings.endpoint.ts_unit)

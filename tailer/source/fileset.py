@@ -6,7 +6,7 @@ in a handler kills the observer thread silently. So the handler only asks for a 
 a dead observer is noticed on every poll and restarted, and every poll reconciles each open descriptor with
 fstat (truncation, deletion, rotation) while a rescan of the globs at least every ``rescan_interval`` seconds
 finds what events missed. ``poll(now)`` is the whole engine and takes the time from its caller, so it can be
-tested without sleeping; the live loop (``tailer.live``) decides when to call it.
+tested without sleeping; the live loop (``tailer.run.live``) decides when to call it.
 
 Rotation styles and what happens (each one has a named test):
 
@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from tailer.checkpoint import FileCheckpoint
-from tailer.config import SourceSettings
-from tailer.discovery import Watcher, expand
-from tailer.identity import FileIdentity, identify
-from tailer.reader import Line
-from tailer.tailfile import Change, TailedFile
+from tailer.source.discovery import Watcher, expand
+from tailer.source.identity import FileIdentity, identify
+from tailer.source.reader import Line
+from tailer.source.settings import SourceSettings
+from tailer.source.tailfile import Change, TailedFile
+from tailer.state.checkpoint import FileCheckpoint
 
 log = logging.getLogger("tailer.follow")
 

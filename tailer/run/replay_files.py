@@ -3,15 +3,14 @@ order, each file's source (for its encoding and line limit), and its content ide
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
-from .config import Settings, SourceSettings
-from .errors import ReplayError
-from .identity import FINGERPRINT_BYTES, identify_stream
-from .rotation import order_files
+from tailer.run.replay_order import order_files
+from tailer.source.identity import FINGERPRINT_BYTES, identify_stream
+
+from tailer.errors import ReplayError
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
@@ -26,16 +25,6 @@ def collect_files(paths: list[Path]) -> list[Path]:
             raise ReplayError(f"{p}: no such file or directory")
     return order_files([p.resolve() for p in found])
 
-
-def replay_source(settings: Settings, path: Path) -> SourceSettings:
-    """The first source whose globs match the file, or the name without ``.gz`` (a rotated, compressed
-    file keeps its source's encoding). ``exclude`` is about live following and is not applied here."""
-    full = str(path)
-    names = (full, full[:-3]) if full.endswith(".gz") else (full,)
-    for source in settings.sources:
-        if any(fnmatch.fnmatchcase(name, glob) for name in names for glob in source.paths):
-            return source
-    return SourceSettings(paths=())
 
 
 def content_key(stream: BinaryIO) -> tuple[str, bytes]:

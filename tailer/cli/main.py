@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .cli_common import EventTime, common_options, fail_cleanly, settings_from
-from .cli_rules import check, match, test_rules
-from .logs import setup_logging
+from tailer import __version__
+from tailer.cli.common import EventTime, common_options, fail_cleanly, settings_from
+from tailer.cli.logs import setup_logging
+from tailer.cli.rules import check, match, test_rules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -47,7 +47,7 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
     Example:  tailer run -c /etc/oper-tailer/rules.yaml --log-format json
     SIGTERM/SIGINT stop cleanly (checkpoint written); SIGHUP reloads rules.yaml.
     """
-    from .live import run as run_live
+    from tailer.run.live import run as run_live
 
     settings = settings_from(config_path, log_format, log_level)
     sys.exit(asyncio.run(run_live(settings, config_path=config_path, grace=grace)) or 0)
@@ -86,9 +86,9 @@ def replay(
       tailer replay /var/log/app --shard 2/4
     A rerun continues where the last stopped; a finished file is never sent again (--restart forgets).
     """
-    from .replay import ReplayOptions
-    from .replay import replay as do_replay
-    from .rotation import parse_shard
+    from tailer.run.replay import ReplayOptions
+    from tailer.run.replay import replay as do_replay
+    from tailer.run.replay_order import parse_shard
 
     try:
         shard_kn = parse_shard(shard) if shard else None
@@ -104,7 +104,7 @@ def replay(
     for line in summary.lines_text():
         click.echo(line, file=out)
     if settings.endpoint.url == "embedded" and not dry_run:
-        from .embedded import receiver_db
+        from tailer.run.endpoint import receiver_db
 
         click.echo(
             f"records     stored by the embedded receiver in {receiver_db(settings.state_dir)}", file=out
@@ -125,7 +125,7 @@ def status(config_path: Path, log_format: str, log_level: str, as_json: bool) ->
     Example:  tailer status --json | jq '.files[] | select(.behind > 0)'
     Reads only the checkpoint file, so it works while `tailer run` runs.
     """
-    from .status import render_status
+    from tailer.run.status import render_status
 
     click.echo(render_status(settings_from(config_path, log_format, log_level), as_json=as_json))
 
@@ -160,7 +160,7 @@ def receiver(host, port, token, auth_scheme, db, ts_window, ts_unit, fail_rate, 
     \b
     Example:  OPER_TOKEN=secret tailer receiver --port 8080 --db received.sqlite3
     """
-    from .receiver import ReceiverConfig, serve
+    from tailer.receiver.server import ReceiverConfig, serve
 
     setup_logging("text", "info")
     cfg = ReceiverConfig(

@@ -18,10 +18,10 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
-from tailer.prefilter import required_literal
 from tailer.record import INT_FIELDS, PAYLOAD_FIELDS, Origin, Record
-from tailer.rulecases import Case, CaseResult, run_cases  # noqa: F401 CaseResult, run_cases: re-exported
-from tailer.timeparse import TsParser, check_format, make_parser
+from tailer.rules.cases import Case
+from tailer.rules.prefilter import required_literal
+from tailer.rules.timeparse import TsParser, check_format, make_parser
 
 RULE_KEYS = ("name", "pattern", "oper_id", "ts_format", "timezone", "fields", "tests")
 _PAYLOAD = frozenset(PAYLOAD_FIELDS)

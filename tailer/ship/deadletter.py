@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tailer.checkpoint import fsync_dir
 from tailer.record import Origin
+from tailer.state.checkpoint import fsync_dir
 
 #: A server's answer longer than this (as text or as serialised JSON) is cut and marked.
 MAX_ANSWER_CHARS = 4096

@@ -22,7 +22,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from tailer.config import SourceSettings
+from tailer.source.settings import SourceSettings
 
 log = logging.getLogger("tailer.follow")
 

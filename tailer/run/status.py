@@ -12,9 +12,9 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from tailer.checkpoint import FileCheckpoint, parse
-from tailer.config import Settings
-from tailer.live import CHECKPOINT_NAME
+from tailer.config.settings import Settings
+from tailer.run.live import CHECKPOINT_NAME
+from tailer.state.checkpoint import FileCheckpoint, parse
 
 
 @dataclass(slots=True, frozen=True)

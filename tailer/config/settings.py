@@ -6,7 +6,6 @@ parsed tree into typed settings.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import math
 import os
@@ -18,10 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tailer.config.yamlconf import LineDict, interpolate_tree, load_yaml
 from tailer.errors import ConfigError
-from tailer.reader import check_encoding
-from tailer.rules import RuleSet, compile_rules, unknown_key_message
-from tailer.yamlconf import LineDict, LineList, interpolate, interpolate_tree, load_yaml  # noqa: F401 re-export
+from tailer.rules.engine import RuleSet, compile_rules, unknown_key_message
+from tailer.ship.settings import EndpointSettings, Secret
+from tailer.source.reader import check_encoding
+from tailer.source.settings import SourceSettings
 
 TOP_KEYS = ("endpoint", "sources", "state_dir", "metrics", "rules")
 ENDPOINT_KEYS = ("url", "token", "token_file", "auth_scheme", "timeout", "concurrency", "rate_limit",
@@ -30,77 +31,6 @@ SOURCE_KEYS = ("paths", "exclude", "encoding", "start_at", "max_line_bytes", "po
 METRICS_KEYS = ("listen",)
 _TRUE = ("true", "yes", "on", "1")  # as strings: quoted, or from ${VAR}
 _FALSE = ("false", "no", "off", "0")
-
-
-class Secret:
-    """A value that never shows itself: repr and str are ``Secret('***')``; ``reveal()`` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        object.__setattr__(self, "_value", value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Secret is immutable")
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __reduce__(self) -> Any:  # pickling/copying must not go through __setattr__
-        return (Secret, (self._value,))
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointSettings:
-    url: str
-    token: Secret
-    auth_scheme: str = ""
-    timeout: float = 10.0
-    concurrency: int = 16
-    rate_limit: float = 0.0
-    ts_unit: str = "s"
-    ts_source: str = "event"
-    nonce: str = "random"
-    max_backoff: float = 60.0
-    allow_insecure_http: bool = False
-
-    def headers(self) -> dict[str, str]:
-        """Content-Type and Authorization. Never log these: they carry the token."""
-        token = self.token.reveal()
-        return {
-            "Content-Type": "application/json",
-            "Authorization": f"{self.auth_scheme} {token}" if self.auth_scheme else token,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSettings:
-    paths: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-    encoding: str = "utf-8"
-    start_at: str = "beginning"
-    max_line_bytes: int = 65536
-    poll: bool = False
-
-    def matches(self, path: str | Path) -> bool:
-        """The absolute path matches a glob (fnmatch: ``*`` also crosses ``/``) and no exclude pattern
-        matches its name or its full path."""
-        full = os.path.abspath(os.fspath(path))
-        if not any(fnmatch.fnmatchcase(full, g) for g in self.paths):
-            return False
-        name = os.path.basename(full)
-        return not any(fnmatch.fnmatchcase(name, x) or fnmatch.fnmatchcase(full, x) for x in self.exclude)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +42,6 @@ class Settings:
     metrics_listen: str | None
     rules: RuleSet = field(repr=False)
 
-    def source_for(self, path: str | Path) -> SourceSettings:
-        for source in self.sources:
-            if source.matches(path):
-                return source
-        return SourceSettings(paths=())
 
 
 # --- typed fields ----------------------------------------------------------------------------------------

@@ -1,24 +1,16 @@
-"""The reference receiver in-process: ``EmbeddedReceiver`` (a background thread with its own loop, for
-tests, benchmarks and ``endpoint.url: embedded``) and ``resolve_endpoint``, which starts one when rules.yaml
-says ``embedded`` so the whole chain works on a laptop. It keeps what it accepts in
-``state_dir/receiver.sqlite3``; the caller tells the user where.
-"""
+"""The reference receiver in-process: ``EmbeddedReceiver``, a background thread with its own loop, for
+tests, benchmarks and ``endpoint.url: embedded`` (started by ``tailer.run.endpoint``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from .config import EndpointSettings
-from .errors import TailerError
-from .receiver import (
+from tailer.receiver.server import (
     API_PATH,
     STATE_KEY,
     ReceiverConfig,
@@ -28,28 +20,9 @@ from .receiver import (
     validate_config,
 )
 
+from tailer.errors import TailerError
+
 log = logging.getLogger("tailer.embedded")
-
-EMBEDDED = "embedded"
-
-
-def receiver_db(state_dir: Path) -> Path:
-    return state_dir / "receiver.sqlite3"
-
-
-@contextlib.contextmanager
-def resolve_endpoint(endpoint: EndpointSettings, state_dir: Path) -> Iterator[EndpointSettings]:
-    """Yield the endpoint to send to: unchanged, or a started embedded receiver's URL for ``embedded``."""
-    if endpoint.url != EMBEDDED:
-        yield endpoint
-        return
-    db = receiver_db(state_dir)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    cfg = ReceiverConfig(token=endpoint.token.reveal(), db_path=db, auth_scheme=endpoint.auth_scheme)
-    with EmbeddedReceiver(cfg) as receiver:
-        log.info("embedded receiver listening on %s; accepted records are stored in %s", receiver.url, db)
-        yield dataclasses.replace(endpoint, url=receiver.url)
-
 
 class EmbeddedReceiver:
     """The receiver on a background thread with its own event loop; a context manager.

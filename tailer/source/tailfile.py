@@ -18,11 +18,11 @@ import hashlib
 import os
 from typing import BinaryIO
 
-from tailer.checkpoint import FileCheckpoint
-from tailer.config import SourceSettings
-from tailer.identity import FINGERPRINT_BYTES, FileIdentity, identify, offset_hash
-from tailer.reader import Line, LineReader
-from tailer.watermark import Watermark
+from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, identify, offset_hash
+from tailer.source.reader import Line, LineReader
+from tailer.source.settings import SourceSettings
+from tailer.state.checkpoint import FileCheckpoint
+from tailer.state.watermark import Watermark
 
 
 class Change(enum.Enum):

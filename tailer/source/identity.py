@@ -23,8 +23,6 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from tailer.reader import open_log
-
 FINGERPRINT_BYTES = 1024
 OFFSET_HASH_SPAN = 256
 _DIGEST_SIZE = 16  # bytes: 32 hex digits, plenty against accidental collisions among a host's log files
@@ -122,9 +120,3 @@ def offset_hash(fd: int, offset: int, span: int = OFFSET_HASH_SPAN) -> str | Non
     if len(data) < size:
         return None
     return _digest(data)
-
-
-def fingerprint_path(path: str | os.PathLike[str]) -> str | None:
-    """The fingerprint of a file's (uncompressed) head, for replay's file list."""
-    with open_log(path) as stream:
-        return identify_stream(stream)

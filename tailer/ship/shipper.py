@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from tailer.deadletter import DeadLetterWriter
 from tailer.errors import ShipError
-from tailer.ratelimit import TokenBucket, backoff_delay, retry_delay
 from tailer.record import Record, build_payload
+from tailer.ship.deadletter import DeadLetterWriter
+from tailer.ship.ratelimit import TokenBucket, backoff_delay, retry_delay
 
 if TYPE_CHECKING:
-    from tailer.config import EndpointSettings
+    from tailer.ship.settings import EndpointSettings
 
 log = logging.getLogger(__name__)
 

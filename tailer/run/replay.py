@@ -29,19 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
-from .config import Settings
-from .deadletter import DeadLetterWriter
-from .embedded import resolve_endpoint
-from .errors import CheckpointError
-from .identity import FINGERPRINT_BYTES, record_file_id
-from .reader import LineReader, open_log
-from .record import Origin, Record, build_payload
-from .replay_files import collect_files, content_key, replay_source
-from .replay_report import Progress, ReplaySummary
-from .rotation import in_shard
-from .ship import Outcome, Shipper
-from .watermark import Watermark
+from tailer.config.settings import Settings
+from tailer.run.endpoint import resolve_endpoint
+from tailer.run.replay_files import collect_files, content_key
+from tailer.run.replay_order import in_shard
+from tailer.run.replay_report import Progress, ReplaySummary
+from tailer.ship.deadletter import DeadLetterWriter
+from tailer.ship.shipper import Outcome, Shipper
+from tailer.source.identity import FINGERPRINT_BYTES, record_file_id
+from tailer.source.reader import LineReader, open_log
+from tailer.source.settings import source_for
+from tailer.state.checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
+from tailer.state.watermark import Watermark
+
+from tailer.errors import CheckpointError
+from tailer.record import Origin, Record, build_payload
 
 log = logging.getLogger("tailer.replay")
 
@@ -133,7 +135,7 @@ class _Replay:
         return True
 
     async def replay_file(self, path: Path, shipper: Shipper | None, progress: Progress, index: int) -> None:
-        source = replay_source(self.settings, path)
+        source = source_for(self.settings.sources, path)
         rules, s, o = self.settings.rules, self.summary, self.options
         with open_log(path) as stream:
             key, head = content_key(stream)

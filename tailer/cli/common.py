@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from .config import Settings, load_settings
-from .errors import TailerError
-from .logs import setup_logging
+from tailer.cli.logs import setup_logging
+from tailer.config.settings import Settings, load_settings
+
+from tailer.errors import TailerError
 
 
 def fail_cleanly(fn):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tailer.record import make_ts
 
 if TYPE_CHECKING:  # rules imports Case from here at runtime; the RuleSet type is only a hint
-    from tailer.rules import RuleSet
+    from tailer.rules.engine import RuleSet
 
 
 @dataclass(slots=True, frozen=True)

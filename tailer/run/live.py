@@ -30,15 +30,15 @@ from typing import Any
 
 import httpx
 
-from tailer.checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
-from tailer.config import Settings, load_settings
-from tailer.deadletter import DeadLetterWriter
-from tailer.embedded import resolve_endpoint
+from tailer.config.settings import Settings, load_settings
 from tailer.errors import TailerError
-from tailer.follow import READ_BUDGET, Batch, Follower
 from tailer.record import Origin, Record
-from tailer.ship import Outcome, Shipper
-from tailer.tailfile import TailedFile
+from tailer.run.endpoint import resolve_endpoint
+from tailer.ship.deadletter import DeadLetterWriter
+from tailer.ship.shipper import Outcome, Shipper
+from tailer.source.fileset import READ_BUDGET, Batch, Follower
+from tailer.source.tailfile import TailedFile
+from tailer.state.checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
 
 log = logging.getLogger("tailer.live")
 

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from tailer.errors import ConfigError, TailerError
-from tailer.receiver_shape import MAX_NONCE, check_body, parse_body  # noqa: F401 MAX_NONCE: re-exported
+from tailer.receiver.shape import check_body, parse_body
 
 API_PATH = "/api/v1/OperReport"
 
