@@ -51,6 +51,7 @@ class Outcome:
     status: int | None
     answer: Any
     attempts: int
+    ticket: Any = None  # what the caller gave submit(): which file and offset the record settles
 
 
 @dataclass(slots=True)
@@ -169,8 +170,9 @@ class Shipper:
     def paused(self) -> bool:
         return not self._resume.is_set()
 
-    async def submit(self, record: Record) -> None:
-        """Start delivering ``record``; waits while paused, for a free slot, then for the rate limit."""
+    async def submit(self, record: Record, ticket: Any = None) -> None:
+        """Start delivering ``record``; waits while paused, for a free slot, then for the rate limit.
+        ``ticket`` comes back in the record's Outcome: the caller's handle on where it settles."""
         if self._closed or self._client is None:
             raise ShipError("shipper is not open")
         await self._resume.wait()
@@ -189,7 +191,7 @@ class Shipper:
         )
         self.stats.submitted += 1
         self._next_id += 1
-        task = asyncio.create_task(self._deliver(self._next_id, record, payload))
+        task = asyncio.create_task(self._deliver(self._next_id, record, payload, ticket))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -217,7 +219,7 @@ class Shipper:
             self._warned[key] = now
             log.warning(message, *args)
 
-    async def _deliver(self, ident: int, record: Record, payload: dict[str, Any]) -> None:
+    async def _deliver(self, ident: int, record: Record, payload: dict[str, Any], ticket: Any = None) -> None:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         attempts = failures = 0
         while True:
@@ -244,7 +246,7 @@ class Shipper:
 
             if verdict.kind in ("ack", "dead"):
                 self._lift_pause()
-                await self._settle(record, payload, verdict, status, attempts)
+                await self._settle(record, payload, verdict, status, attempts, ticket)
                 return
             failures += 1
             self.stats.retries += 1
@@ -270,15 +272,21 @@ class Shipper:
         self._resume.set()
 
     async def _settle(
-        self, record: Record, payload: dict[str, Any], verdict: Verdict, status: int | None, attempts: int
+        self,
+        record: Record,
+        payload: dict[str, Any],
+        verdict: Verdict,
+        status: int | None,
+        attempts: int,
+        ticket: Any = None,
     ) -> None:
         if verdict.kind == "ack":
             self.stats.acked += 1
-            outcome = Outcome("acked", status, verdict.answer, attempts)
+            outcome = Outcome("acked", status, verdict.answer, attempts, ticket)
         else:
             await self._write_dead_letter(record, payload, verdict, status, attempts)
             self.stats.dead_lettered += 1
-            outcome = Outcome("dead_lettered", status, verdict.answer, attempts)
+            outcome = Outcome("dead_lettered", status, verdict.answer, attempts, ticket)
         try:
             self._on_settled(record, outcome)
         except Exception:  # noqa: BLE001 - the caller's bug must not kill the delivery loop silently
