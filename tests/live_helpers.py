@@ -102,6 +102,18 @@ def start_run(cfg: Path, *extra: str, name: str = "run") -> Run:
     return Run(proc, err_path)
 
 
+def start_replay(cfg: Path, *args: str, name: str = "replay") -> Run:
+    """``tailer replay -c cfg ARGS...`` as a subprocess (paths and options in ``args``), like start_run."""
+    err_path = cfg.parent / f"{name}-{time.monotonic_ns()}.stderr"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tailer", "replay", "-c", str(cfg), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    return Run(proc, err_path)
+
+
 def status_json(cfg: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "tailer", "status", "--json", "-c", str(cfg)],
