@@ -1,7 +1,13 @@
-"""Extraction speed with and without the literal prefilter, measured in the same run.
+"""Extraction speed: with and without the literal prefilter, and on RE2 against Python's re; hostile lines.
 
-~200k synthetic application-log lines, ~2% of them operations, 8 rules (votes and lotteries, app-log and
-access-log style, Chinese text). Prints lines/s for both and the ratio; asserts nothing about absolute time.
+1. ~200k synthetic application-log lines, ~2% of them operations, 8 rules (votes and lotteries, app-log and
+   access-log style, Chinese text): lines/s with and without the prefilter, and the ratio.
+2. The same lines and the shipped rules.yaml on the shipped samples: the rule engine (RE2, linear time)
+   against the same rules on Python's backtracking ``re`` (what the engine used before), as a ratio.
+3. A 64 KB hostile line (several shapes) through every shipped rule and a set of hostile user rules: the
+   worst time per line, as a share of the 10 ms per-line budget (and, for the user rules, what ``re`` would
+   take on a short line, bounded so the run ends).
+Asserts nothing about absolute time.
 
     python benchmarks/bench_rules.py [--lines 200000]
 """
@@ -14,8 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tailer.rules.engine import compile_rules  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import dataclasses  # noqa: E402
+import gzip  # noqa: E402
+import re  # noqa: E402
+
+from tailer.config.settings import load_settings  # noqa: E402
+from tailer.rules.engine import RuleSet, compile_rules  # noqa: E402
+from tailer.rules.linear import _re_searcher  # noqa: E402
+
+BUDGET = 0.010  # seconds per line, whatever the rule
+HOSTILE_USER = [r"^(?P<ext1>(a+)+)$", r"(?P<ext1>a|aa)+$", r"(?P<ext1>\w+\s?)+$", r"(?P<ext1>\d+)x",
+                r"(?P<ext1>.*)(?P<ext2>.*)(?P<ext3>.*)=", r"^(?P<ext1>([a-z0-9]+[-.]?)+)@", r"(?P<ext1>(.*,){30})x"]  # fmt: skip
 
 TS = r"^(?P<ts>\S+ \S+) "
 OPS = {"CREATE": "18", "START": "78", "JOIN": "79", "DELETE": "17"}
@@ -84,6 +101,81 @@ def main() -> None:
     print(f"with prefilter:    {len(lines) / best_fast:12,.0f} lines/s")
     print(f"without prefilter: {len(lines) / best_slow:12,.0f} lines/s")
     print(f"ratio: {best_slow / best_fast:.1f}x faster with the prefilter")
+    engines(fast, lines, "synthetic")
+    shipped = load_settings(ROOT / "rules.yaml").rules
+    engines(shipped, sample_lines(), "shipped rules.yaml on samples/logs")
+    hostile(shipped)
+
+
+def on_re(ruleset: RuleSet) -> RuleSet:
+    """The same rules matched by Python's re (the engine before RE2), for comparison."""
+    return RuleSet([dataclasses.replace(r, search=_re_searcher(r.regex), engine="re") for r in ruleset.rules])
+
+
+def sample_lines() -> list[str]:
+    out: list[str] = []
+    for path in sorted((ROOT / "samples" / "logs").iterdir()):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            enc = "gb18030" if path.name.startswith("gateway") else "utf-8"
+            out += [raw.decode(enc, "replace").rstrip("\r\n") for raw in f]
+    return out * 10
+
+
+def engines(ruleset: RuleSet, lines: list[str], what: str) -> None:
+    backtracking = on_re(ruleset)
+    timed(ruleset, lines[:2000])
+    best_re2 = best_re = float("inf")
+    for _ in range(3):
+        t2, n2 = timed(ruleset, lines)
+        t1, n1 = timed(backtracking, lines)
+        assert n1 == n2, "RE2 and re disagree"
+        best_re2, best_re = min(best_re2, t2), min(best_re, t1)
+    print(f"\n{what}: {len(lines)} lines, {n2} records, engines {sorted({r.engine for r in ruleset.rules})}")
+    print(f"rule engine (RE2): {len(lines) / best_re2:12,.0f} lines/s")
+    print(f"Python re:         {len(lines) / best_re:12,.0f} lines/s")
+    print(f"ratio: RE2 takes {best_re2 / best_re:.2f}x the time of re")
+
+
+def hostile_lines() -> list[str]:
+    n = 65536
+    ts = "2026-11-28 10:00:01,123 [exec-1] INFO  c.a.VoteService - "
+    return [
+        "a" * (n - 1) + "b",
+        "1" * (n - 1) + "y",
+        ("a," * n)[:n],
+        (ts + "VOTE_CREATE voteId=1 groupId=2 channelId=" + "c" * n)[:n],
+        ("[" + "x" * n)[:n],
+        ('[28/Nov/2026:10:00:01 +0800] 1.2.3.4 "GET /' + " rt=1 op=vote_join" * n)[:n],
+        (" " * n),
+        ("用户" * n)[:n // 3],
+    ]
+
+
+def worst(ruleset: RuleSet, lines: list[str]) -> float:
+    out = 0.0
+    for rule in ruleset.rules:
+        for line in lines:
+            start = time.perf_counter()
+            rule.search(line)
+            out = max(out, time.perf_counter() - start)
+    return out
+
+
+def hostile(shipped: RuleSet) -> None:
+    lines = hostile_lines()
+    print(f"\n64 KB hostile lines ({len(lines)} shapes), worst time of one rule on one line, budget 10 ms:")
+    got = worst(shipped, lines)
+    print(f"shipped rules (engines {sorted({r.engine for r in shipped.rules})}): {got * 1000:8.2f} ms = "
+          f"{got / BUDGET:.2f} of the budget")  # fmt: skip
+    for pattern in HOSTILE_USER:
+        rules = compile_rules([{"name": "u", "pattern": pattern, "oper_id": "1"}])
+        got = worst(rules, lines)
+        short = "a" * 24 + "!"  # re on a short line only: on 64 KB it would not end
+        start = time.perf_counter()
+        re.search(pattern, short)
+        print(f"{rules.rules[0].engine}: {got * 1000:8.2f} ms = {got / BUDGET:5.2f} of the budget  "
+              f"(re on 25 chars: {(time.perf_counter() - start) * 1000:8.2f} ms)  {pattern}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ parsed tree into typed settings.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -23,6 +24,8 @@ from tailer.rules.engine import RuleSet, compile_rules, unknown_key_message
 from tailer.ship.settings import EndpointSettings, Secret
 from tailer.source.reader import check_encoding
 from tailer.source.settings import SourceSettings
+
+log = logging.getLogger("tailer.config")
 
 TOP_KEYS = ("endpoint", "sources", "state_dir", "metrics", "rules")
 ENDPOINT_KEYS = ("url", "token", "token_file", "auth_scheme", "timeout", "concurrency", "rate_limit",
@@ -222,7 +225,7 @@ def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None)
     rules = top.node.get("rules") or []
     if not isinstance(rules, list):
         raise top.error("must be a list of rules", "rules")
-    return Settings(
+    settings = Settings(
         path=path,
         endpoint=_endpoint(top.node.get("endpoint"), file, base),
         sources=tuple(_source(n, file, base, line) for n, line in zip(sources, lines, strict=True)),
@@ -232,3 +235,8 @@ def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None)
         metrics_listen=listen,
         rules=compile_rules(rules, file=file),
     )
+    for rule in settings.rules.rules:
+        if rule.engine != "re2":  # said at every load: this rule has no linear-time guarantee
+            log.warning("%s:%s: rule '%s' runs on Python's backtracking re, not the linear-time engine: %s",
+                        file, rule.line, rule.name, rule.engine_note)  # fmt: skip
+    return settings

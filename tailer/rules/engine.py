@@ -1,9 +1,11 @@
 """Rules: compiled from rules.yaml's ``rules:`` list; a log line -> a Record, or nothing. Pure, no I/O.
 
 Matching is the hot path (months of logs in a replay), so each rule carries the literal text every match
-must contain (tailer/prefilter.py) and checks ``literal in line`` before the regex runs; the results are
-exactly those of the regex alone. A rule's ``tests:`` are parsed here into Case values and run by
-tailer/rulecases.py.
+must contain (tailer/rules/prefilter.py) and checks ``literal in line`` before the regex runs; the results
+are exactly those of the regex alone. Patterns are written in Python's ``re`` syntax and run on RE2, in time
+linear in the line, whatever the pattern (tailer/rules/linear.py); what RE2 cannot express runs on ``re``
+(``Rule.engine_note`` says why) or, when it could backtrack catastrophically, is refused at load. A rule's
+``tests:`` are parsed here into Case values and run by tailer/rules/cases.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from tailer.errors import ConfigError
 from tailer.record import INT_FIELDS, PAYLOAD_FIELDS, Origin, Record
 from tailer.rules.cases import Case
+from tailer.rules.linear import Groups, Hostile, Searcher, compile_linear
 from tailer.rules.prefilter import required_literal
 from tailer.rules.timeparse import TsParser, check_format, make_parser
 
@@ -43,7 +46,10 @@ class Match:
 class Rule:
     name: str
     pattern: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # Python's compile: group names and numbers (matching uses ``search``)
+    search: Searcher  # line -> (None, *groups) or None, on ``engine``
+    engine: str  # "re2" (linear time) or "re" (what RE2 cannot express)
+    engine_note: str | None  # why the rule runs on re
     literal: str | None  # text every match contains; None: no prefilter
     oper_id: str | None  # constant oper_id, or None when mapped
     oper_from: int  # group index of the mapped word (0 when constant)
@@ -56,9 +62,8 @@ class Rule:
     cases: tuple[Case, ...] = ()
     line: int | None = None
 
-    def build(self, m: re.Match[str], origin: Origin | None) -> Match:
-        """The Match for a regex hit: a Record, or the reason there is none."""
-        groups = (None, *m.groups())
+    def build(self, groups: Groups, origin: Origin | None) -> Match:
+        """The Match for a regex hit (``(None, group 1, ...)``): a Record, or the reason there is none."""
         oper_id = self.oper_id
         if oper_id is None:
             word = groups[self.oper_from]
@@ -96,7 +101,7 @@ class RuleSet:
     def __init__(self, rules: Sequence[Rule] = (), *, prefilter: bool = True) -> None:
         self.rules = tuple(rules)
         self.prefilter = prefilter
-        self._steps = tuple((r.literal if prefilter else None, r.regex.search, r) for r in self.rules)
+        self._steps = tuple((r.literal if prefilter else None, r.search, r) for r in self.rules)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -106,9 +111,9 @@ class RuleSet:
         for literal, search, rule in self._steps:
             if literal is not None and literal not in line:
                 continue
-            m = search(line)
-            if m is not None:
-                return rule.build(m, origin)
+            groups = search(line)
+            if groups is not None:
+                return rule.build(groups, origin)
         return None
 
     def explain(self, line: str) -> list[tuple[str, str]]:
@@ -120,7 +125,7 @@ class RuleSet:
                 out.append((rule.name, f"not tried: rule '{winner}' matched first"))
             elif rule.literal is not None and rule.literal not in line:
                 out.append((rule.name, f"literal {rule.literal!r} not in line"))
-            elif (m := rule.regex.search(line)) is None:
+            elif (m := rule.search(line)) is None:
                 out.append((rule.name, "pattern did not match"))
             else:
                 winner = rule.name
@@ -197,6 +202,10 @@ def _compile_one(node: Mapping[str, Any], file: str, seen: dict[str, int | None]
         raise where.error(
             f"pattern does not compile: {exc.msg} at position {pos}\n  {pattern}\n  {' ' * pos}^", "pattern"
         ) from exc
+    try:
+        linear = compile_linear(pattern, regex)
+    except Hostile as exc:
+        raise where.error(str(exc), "pattern") from None
     groups = regex.groupindex
 
     raw_oper = node.get("oper_id")
@@ -263,6 +272,9 @@ def _compile_one(node: Mapping[str, Any], file: str, seen: dict[str, int | None]
         name=name,
         pattern=pattern,
         regex=regex,
+        search=linear.search,
+        engine=linear.engine,
+        engine_note=linear.note,
         literal=required_literal(pattern),
         oper_id=oper_id,
         oper_from=oper_from,
