@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from tailer import __version__
 from tailer.errors import ShipError
 from tailer.record import Record, build_payload
 from tailer.ship.deadletter import DeadLetterWriter
@@ -126,7 +127,9 @@ class Shipper:
         self._on_settled = on_settled
         self._transport = transport
         self._clock = clock
-        self._headers = httpx.Headers(endpoint.headers())  # holds the token: never logged, never in a repr
+        # Holds the token: never logged, never in a repr. A User-Agent, as httpx.AsyncClient used to add:
+        # some gateways refuse requests without one.
+        self._headers = httpx.Headers({**endpoint.headers(), "User-Agent": f"oper-tailer/{__version__}"})
         # Parsed once: the client's build_request would re-parse and merge the URL, headers and cookies
         # of every request (a third of the client's time per record in benchmarks/bench_replay.py).
         self._url = httpx.URL(endpoint.url)
