@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from tailer.ship import deadletter
 from tailer.record import Origin
+from tailer.ship import deadletter
 from tailer.ship.deadletter import MAX_ANSWER_CHARS, DeadLetterWriter, read_dead_letters
 
 PAYLOAD = {"ts": 1700000000, "nonce": "n1", "data": {"oper_id": "1504000120618", "gid": 5, "ext2": "网页"}}

@@ -14,6 +14,8 @@ import click
 
 from tailer import __version__
 from tailer.cli.common import EventTime, common_options, fail_cleanly, settings_from
+from tailer.cli.dlq import dlq
+from tailer.cli.exitcodes import EXIT_DEAD_LETTERED
 from tailer.cli.logs import setup_logging
 from tailer.cli.rules import check, match, test_rules
 
@@ -113,6 +115,8 @@ def replay(
         raise click.ClickException("interrupted: run the same command again to continue")
     if summary.files_failed:
         raise click.ClickException(f"{summary.files_failed} file(s) could not be read to the end (see above)")
+    if summary.dead_lettered and not dry_run:
+        sys.exit(EXIT_DEAD_LETTERED)  # finished, but `tailer dlq list` has records to look at
 
 
 @main.command()
@@ -177,6 +181,7 @@ def receiver(host, port, token, auth_scheme, db, ts_window, ts_unit, fail_rate, 
 
 
 main.add_command(check)
+main.add_command(dlq)
 main.add_command(test_rules)
 main.add_command(match)
 

@@ -5,10 +5,19 @@ payload}``. ``write`` returns only after the line is flushed and fsynced, becaus
 checkpoint move past the record: a line that is not durable would be a record lost. The file never holds
 the token: the payload is the request body (the token travels in a header) and the answer is the
 server's body, cut to ``MAX_ANSWER_CHARS``.
+
+Concurrency: every append holds an exclusive ``flock`` on the sidecar ``<name>.lock`` (never renamed or
+deleted), and so does every rewrite (``tailer dlq resend`` and ``purge``, tailer/ship/dlq.py), which
+replaces the file atomically with a new inode. The writer opens the path anew for every append, under
+the lock, so it always appends to the current inode: a line is never written into a file a rewrite has
+just replaced, and a rewrite never misses a line. The lock is held for one append (microseconds plus an
+fsync) or one rewrite (a read and a write of the file).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -21,6 +30,7 @@ from typing import Any
 from tailer.record import Origin
 from tailer.state.checkpoint import fsync_dir
 
+DEAD_LETTER_NAME = "dead-letter.jsonl"
 #: A server's answer longer than this (as text or as serialised JSON) is cut and marked.
 MAX_ANSWER_CHARS = 4096
 TRUNCATED_MARK = "...[truncated]"
@@ -42,11 +52,57 @@ def _bounded_answer(answer: Any) -> Any:
     return answer
 
 
+def lock_path(path: Path) -> Path:
+    """The sidecar lock file of the dead-letter file ``path``."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the exclusive flock of the dead-letter file ``path`` (creating its directory and lock file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def make_entry(
+    *,
+    payload: dict[str, Any],
+    answer: Any,
+    status: int | None,
+    attempts: int,
+    origin: Origin | dict[str, Any] | None,
+    rule: str,
+    reason: str,
+) -> dict[str, Any]:
+    """The object one dead-letter line holds (``origin`` as an Origin or as the dict a line stores)."""
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "reason": reason,
+        "rule": rule,
+        "origin": asdict(origin) if isinstance(origin, Origin) else origin,
+        "attempts": attempts,
+        "status": status,
+        "answer": _bounded_answer(answer),
+        "payload": payload,
+    }
+
+
+def encode_entry(entry: dict[str, Any]) -> bytes:
+    """One line of the file, without its newline."""
+    return json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8")
+
+
 class DeadLetterWriter:
     """Appends dead-letter lines to ``path`` (parent directories are created on first write).
 
-    The file is opened per write: dead letters are rare, and holding no descriptor between them keeps
-    the writer free of close-ordering concerns. Safe to call from several threads.
+    The file is opened per write, under the lock: dead letters are rare, holding no descriptor between
+    them keeps the writer free of close-ordering concerns, and it always appends to the file the path
+    names now (a rewrite by ``tailer dlq`` replaces the inode). Safe from several threads and processes.
     """
 
     def __init__(self, path: Path | str):
@@ -66,22 +122,20 @@ class DeadLetterWriter:
         reason: str,
     ) -> None:
         """Append one line and fsync it; OSError propagates (the record then stays unsettled)."""
-        entry = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "reason": reason,
-            "rule": rule,
-            "origin": asdict(origin) if origin is not None else None,
-            "attempts": attempts,
-            "status": status,
-            "answer": _bounded_answer(answer),
-            "payload": payload,
-        }
-        data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        entry = make_entry(
+            payload=payload,
+            answer=answer,
+            status=status,
+            attempts=attempts,
+            origin=origin,
+            rule=rule,
+            reason=reason,
+        )
+        data = encode_entry(entry) + b"\n"
+        with self._lock, locked(self.path):
             created = not self.path.exists()
             # Read-write so the tail can be checked; O_APPEND makes every write land at the end.
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 # A crash mid-write can leave a partial last line; start on a fresh line so only that

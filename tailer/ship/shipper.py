@@ -178,9 +178,12 @@ class Shipper:
     def paused(self) -> bool:
         return not self._resume.is_set()
 
-    async def submit(self, record: Record, ticket: Any = None) -> None:
+    async def submit(
+        self, record: Record, ticket: Any = None, *, payload: dict[str, Any] | None = None
+    ) -> None:
         """Start delivering ``record``; waits while paused, for a free slot, then for the rate limit.
-        ``ticket`` comes back in the record's Outcome: the caller's handle on where it settles."""
+        ``ticket`` comes back in the record's Outcome: the caller's handle on where it settles.
+        ``payload``: a body built earlier, sent as is (``tailer dlq resend`` keeps its nonce and ts)."""
         if self._closed or self._client is None:
             raise ShipError("shipper is not open")
         await self._resume.wait()
@@ -194,9 +197,10 @@ class Shipper:
             self._slots.release()
             raise
         ep = self.endpoint
-        payload = build_payload(
-            record, ts_unit=ep.ts_unit, ts_source=ep.ts_source, nonce=ep.nonce, now=self._clock()
-        )
+        if payload is None:
+            payload = build_payload(
+                record, ts_unit=ep.ts_unit, ts_source=ep.ts_source, nonce=ep.nonce, now=self._clock()
+            )
         self.stats.submitted += 1
         self._next_id += 1
         task = asyncio.create_task(self._deliver(self._next_id, record, payload, ticket))
