@@ -3,6 +3,7 @@
     TailerError                  everything the tool raises on purpose
     ├── ConfigError              rules.yaml or an override is wrong; names file, line and rule
     ├── CheckpointError          a state file cannot be written (a corrupt one is not an error: it is re-read)
+    │   └── StateDirBusy         another process owns that state (its lock names the pid)
     ├── ShipError                the shipper cannot go on (closed, misconfigured)
     └── ReplayError              replay arguments or files are unusable
 
@@ -41,6 +42,10 @@ class ConfigError(TailerError):
 
 class CheckpointError(TailerError):
     """A checkpoint or replay state file could not be written."""
+
+
+class StateDirBusy(CheckpointError):
+    """Another live process holds the state file's lock: two owners would send every record twice."""
 
 
 class ShipError(TailerError):

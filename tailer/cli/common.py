@@ -10,7 +10,6 @@ import click
 
 from tailer.cli.logs import setup_logging
 from tailer.config.settings import Settings, load_settings
-
 from tailer.errors import TailerError
 
 

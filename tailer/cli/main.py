@@ -86,8 +86,10 @@ def replay(
       tailer replay /var/log/app/app.log* --since 2026-10-01 --until 2026-11-01 --rate 200
       tailer replay /var/log/app --dry-run | head
       tailer replay /var/log/app --shard 2/4
+      tailer replay /var/log/app --dry-run --list    # check the order first
     A rerun continues where the last stopped; a finished file is never sent again (--restart forgets).
     """
+    from tailer.run.pipeline import EXIT_ABORTED
     from tailer.run.replay import ReplayOptions
     from tailer.run.replay import replay as do_replay
     from tailer.run.replay_order import parse_shard
@@ -106,11 +108,14 @@ def replay(
     for line in summary.lines_text():
         click.echo(line, file=out)
     if settings.endpoint.url == "embedded" and not dry_run:
-        from tailer.run.endpoint import receiver_db
+        from tailer.state.statedir import StateDir
 
         click.echo(
-            f"records     stored by the embedded receiver in {receiver_db(settings.state_dir)}", file=out
+            f"records     stored by the embedded receiver in {StateDir(settings.state_dir).receiver_db}", file=out
         )
+    if summary.aborted:
+        click.echo("Error: aborted: run the same command again to continue", err=True)
+        sys.exit(EXIT_ABORTED)
     if summary.interrupted:
         raise click.ClickException("interrupted: run the same command again to continue")
     if summary.files_failed:

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from tailer.cli.common import common_options, settings_from
-
 from tailer.record import build_payload
 
 

@@ -10,6 +10,7 @@ import random
 import threading
 from typing import Any
 
+from tailer.errors import TailerError
 from tailer.receiver.server import (
     API_PATH,
     STATE_KEY,
@@ -19,8 +20,6 @@ from tailer.receiver.server import (
     start_site,
     validate_config,
 )
-
-from tailer.errors import TailerError
 
 log = logging.getLogger("tailer.embedded")
 

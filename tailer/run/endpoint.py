@@ -18,17 +18,13 @@ log = logging.getLogger("tailer.embedded")
 EMBEDDED = "embedded"
 
 
-def receiver_db(state_dir: Path) -> Path:
-    return state_dir / "receiver.sqlite3"
-
-
 @contextlib.contextmanager
-def resolve_endpoint(endpoint: EndpointSettings, state_dir: Path) -> Iterator[EndpointSettings]:
-    """Yield the endpoint to send to: unchanged, or a started embedded receiver's URL for ``embedded``."""
+def resolve_endpoint(endpoint: EndpointSettings, db: Path) -> Iterator[EndpointSettings]:
+    """Yield the endpoint to send to: unchanged, or for ``embedded`` the URL of a receiver started here,
+    storing into ``db`` (``StateDir.receiver_db``)."""
     if endpoint.url != EMBEDDED:
         yield endpoint
         return
-    db = receiver_db(state_dir)
     db.parent.mkdir(parents=True, exist_ok=True)
     cfg = ReceiverConfig(token=endpoint.token.reveal(), db_path=db, auth_scheme=endpoint.auth_scheme)
     with EmbeddedReceiver(cfg) as receiver:

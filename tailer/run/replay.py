@@ -1,7 +1,8 @@
 """Backfill: send what historical log files (plain or gzip) hold, in rotation order, resumably.
 
-Replay is the static phase of tailing alone: the same reader, rules and shipper as ``tailer run``, lines
-coming from a fixed list of files instead of a watcher. Its progress lives in its own state file
+Replay is the static phase of tailing alone: the same reader and the same pipeline (rules, watermark,
+shipper, signals: tailer.run.pipeline) as ``tailer run``, lines coming from a fixed list of files instead of
+a watcher. Its progress lives in its own state file
 (``state_dir/replay-<window>.json``), keyed by each file's content fingerprint, so
 
 * a rerun continues where the last run's acknowledgements reached (a resend is at most the records that
@@ -17,33 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
-import json
 import logging
-import signal
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from tailer.config.settings import Settings
-from tailer.run.endpoint import resolve_endpoint
+from tailer.errors import CheckpointError
+from tailer.run.pipeline import Pipeline, Stopper, Window, payload_printer, with_rate
 from tailer.run.replay_files import collect_files, content_key
 from tailer.run.replay_order import in_shard
 from tailer.run.replay_report import Progress, ReplaySummary
-from tailer.ship.deadletter import DeadLetterWriter
-from tailer.ship.shipper import Outcome, Shipper
-from tailer.source.identity import FINGERPRINT_BYTES, record_file_id
+from tailer.ship.shipper import Shipper
+from tailer.source.identity import record_file_id
 from tailer.source.reader import LineReader, open_log
 from tailer.source.settings import source_for
-from tailer.state.checkpoint import CheckpointStore, FileCheckpoint, prepare_state_dir
+from tailer.state.checkpoint import CheckpointStore, FileCheckpoint
+from tailer.state.statedir import StateDir
 from tailer.state.watermark import Watermark
-
-from tailer.errors import CheckpointError
-from tailer.record import Origin, Record, build_payload
 
 log = logging.getLogger("tailer.replay")
 
@@ -61,14 +58,33 @@ class ReplayOptions:
     grace: float = 10.0  # seconds in-flight requests may take to finish on SIGINT/SIGTERM
 
 
-def state_path(settings: Settings, options: ReplayOptions) -> Path:
-    """One state file per window and shard, so different backfills never share progress."""
+def state_tag(options: ReplayOptions) -> str:
+    """One state file (and lock) per window and shard, so different backfills never share progress."""
     shard = f"{options.shard[0]}/{options.shard[1]}" if options.shard else "-"
-    tag = hashlib.sha256(f"{options.since}|{options.until}|{shard}".encode()).hexdigest()[:12]
-    return settings.state_dir / f"replay-{tag}.json"
+    return hashlib.sha256(f"{options.since}|{options.until}|{shard}".encode()).hexdigest()[:12]
 
 
-def _disk_position(stream) -> int:
+def state_path(settings: Settings, options: ReplayOptions) -> Path:
+    return StateDir(settings.state_dir).replay_state(state_tag(options))
+
+
+class FileLane:
+    """One replayed file as the pipeline sees it. Records are named as the live follower names them
+    (``record_file_id``: a hash of the bytes before them in the first KiB, else the file's key), so a
+    line replayed and later followed carries the same deterministic nonce."""
+
+    __slots__ = ("path", "watermark", "last_ack_at", "key", "head")
+
+    def __init__(self, path: str, key: str, head: bytes, start: int, last_ack_at: float | None) -> None:
+        self.path, self.key, self.head = path, key, head
+        self.watermark = Watermark(start)
+        self.last_ack_at = last_ack_at
+
+    def record_key(self, end: int) -> str:
+        return record_file_id(self.key, self.head, end)
+
+
+def _disk_position(stream: BinaryIO) -> int:
     """How far into the file on disk reading is: the compressed position for a .gz."""
     raw = getattr(stream, "fileobj", None) or stream
     try:
@@ -77,66 +93,73 @@ def _disk_position(stream) -> int:
         return 0
 
 
+def _resume_at(stream: BinaryIO, offset: int, path: Path) -> int:
+    """Seek to a saved offset, or to 0 when the file holds fewer bytes than that: the state is not this
+    file's (hand-edited, or damaged) and skipping would lose records, while a resend only costs time."""
+    if offset <= 0:
+        return 0
+    stream.seek(offset)  # a .gz stops at its end; a plain file seeks past it
+    size = stream.tell() if hasattr(stream, "fileobj") else os.fstat(stream.fileno()).st_size
+    if size < offset:
+        log.warning("%s: saved offset %d is past its end (%d bytes): replaying it from the start",
+                    path.name, offset, size)  # fmt: skip
+        stream.seek(0)
+        return 0
+    log.info("%s: resuming at byte %d", path.name, offset)
+    return offset
+
+
 class _Replay:
     def __init__(self, settings: Settings, options: ReplayOptions, out: TextIO):
-        self.settings, self.options, self.out = settings, options, out
-        self.summary = ReplaySummary()
-        self.marks: dict[str, Watermark] = {}
+        self.settings, self.options = settings, options
+        self.state = StateDir(settings.state_dir)
+        emit = payload_printer(settings.endpoint, out) if options.dry_run else None
+        self.pipeline = Pipeline(settings.rules, window=Window(options.since, options.until), emit=emit)
+        self.summary = ReplaySummary(counters=self.pipeline.counters)
+        self.lanes: dict[str, FileLane] = {}
         self.entries: dict[str, FileCheckpoint] = {}
-        self.store = None if options.dry_run else CheckpointStore(state_path(settings, options))
-        self.stopping = False
-        self._reading: asyncio.Task | None = None
-        self._file_of: dict[int, str] = {}  # id(record) in flight -> key of its file's watermark
+        self.store = None if options.dry_run else CheckpointStore(self.state.replay_state(state_tag(options)))
+        self.stopper = Stopper(on_stop=self._cancel_reading)
+        self._reading: asyncio.Task[None] | None = None
+        self._finished: list[tuple[str, int]] = []  # (key, end) read to the end, maybe not all settled
 
-    # -- settlement and state ------------------------------------------------------------------------
-    def on_settled(self, record: Record, outcome: Outcome) -> None:
-        if outcome.kind == "acked":
-            self.summary.sent += 1
-        else:
-            self.summary.dead_lettered += 1
-        key = self._file_of.pop(id(record), None)  # the file's key: file_id may be a head key
-        if key is not None and record.origin is not None:
-            self.marks[key].settle(record.origin.offset)
-            if outcome.kind == "acked":
-                self.entries[key].last_ack_at = time.time()
+    # -- state ---------------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.store is None:
+            return
+        self.mark_done()
+        for key, lane in self.lanes.items():
+            entry = self.entries[key]
+            entry.offset, entry.last_ack_at = lane.watermark.offset, lane.last_ack_at
+            entry.updated_at = time.time()
+        self.store.save(self.entries)
+        self.pipeline.counters.state_writes += 1
 
     async def _save_periodically(self) -> None:
         # A timer, not the read loop: reading may sit in backpressure for long while acks still arrive.
         while True:
             await asyncio.sleep(STATE_EVERY)
-            self.mark_done()
             try:
                 self.save()
             except CheckpointError as exc:  # the final save raises; until then keep sending, say why
+                self.pipeline.counters.state_write_failures += 1
                 log.error("%s; progress is kept in memory and written again in a second", exc)
 
-    def save(self) -> None:
-        if self.store is None:
-            return
-        for key, mark in self.marks.items():
-            entry = self.entries[key]
-            entry.offset = mark.offset
-            entry.updated_at = time.time()
-        self.store.save(self.entries)
+    def mark_done(self) -> None:
+        """A file is done once read to its end and every record of it is settled."""
+        still = []
+        for key, end in self._finished:
+            mark = self.lanes[key].watermark
+            if mark.in_flight == 0 and mark.offset >= end:
+                self.entries[key].done = True
+            else:
+                still.append((key, end))
+        self._finished = still
 
     # -- one file --------------------------------------------------------------------------------------
-    def _within_window(self, record: Record) -> bool:
-        o = self.options
-        if o.since is None and o.until is None:
-            return True
-        if record.event_ts is None:
-            self.summary.untimed += 1
-            return False
-        if (o.since is not None and record.event_ts < o.since) or (
-            o.until is not None and record.event_ts >= o.until
-        ):
-            self.summary.outside_window += 1
-            return False
-        return True
-
-    async def replay_file(self, path: Path, shipper: Shipper | None, progress: Progress, index: int) -> None:
+    async def replay_file(self, path: Path, progress: Progress, index: int) -> None:
         source = source_for(self.settings.sources, path)
-        rules, s, o = self.settings.rules, self.summary, self.options
+        s, o, stopper = self.summary, self.options, self.stopper
         with open_log(path) as stream:
             key, head = content_key(stream)
             if o.shard and not in_shard(key, *o.shard):
@@ -147,137 +170,31 @@ class _Replay:
                 s.files_done_before += 1
                 log.info("%s: already replayed, skipped", path.name)
                 return
-            start = entry.offset if entry is not None else 0
             if entry is None:
                 entry = self.entries[key] = FileCheckpoint(key=key, path=str(path), offset=0)
             entry.path = str(path)
-            if start:
-                stream.seek(start)
-                log.info("%s: resuming at byte %d", path.name, start)
-            mark = self.marks[key] = Watermark(start)
+            start = _resume_at(stream, entry.offset, path)
+            lane = self.lanes[key] = FileLane(str(path), key, head, start, entry.last_ack_at)
             reader = LineReader(
                 stream, offset=start, encoding=source.encoding, max_line_bytes=source.max_line_bytes
             )
-            cut_before = reader.stats.cut_lines
-            while not self.stopping:
+            while not stopper.stopping:
                 lines = reader.read()
                 if not lines and reader.at_eof:
                     last = reader.flush()  # a rotated file's last line may lack its newline
                     if last is None:
                         break
                     lines = [last]
-                for line in lines:
-                    s.lines += 1
-                    file_id = record_file_id(key, head, line.end) if line.end < FINGERPRINT_BYTES else key
-                    m = rules.match(line.text, Origin(file_id, str(path), line.end))
-                    if m is not None:
-                        s.matched += 1
-                    if m is None or m.record is None:
-                        if m is not None:
-                            if (m.problem or "").startswith("unmapped"):
-                                s.unmapped += 1
-                            else:
-                                s.invalid += 1
-                        mark.skip(line.end)
-                        continue
-                    if not self._within_window(m.record):
-                        mark.skip(line.end)
-                        continue
-                    s.records += 1
-                    if shipper is None:
-                        self.emit(m.record)
-                        mark.skip(line.end)
-                    else:
-                        mark.track(line.end)
-                        self._file_of[id(m.record)] = key
-                        await shipper.submit(m.record)
-                    if self.stopping:
-                        break
+                await self.pipeline.feed(lane, lines)
                 progress.show(s, index, path.name, _disk_position(stream))
-            s.cut_lines += reader.stats.cut_lines - cut_before
-            if not self.stopping:
+                await asyncio.sleep(0)  # a dry run never waits on the shipper: let a signal in
+            if not stopper.stopping:
                 entry.size = reader.offset
                 self._finished.append((key, reader.offset))
 
-    def emit(self, record: Record) -> None:
-        e = self.settings.endpoint
-        payload = build_payload(
-            record, ts_unit=e.ts_unit, ts_source=e.ts_source, nonce=e.nonce, now=time.time()
-        )
-        self.out.write(json.dumps(payload, ensure_ascii=False) + "\n")
-
-    def mark_done(self) -> None:
-        """A file is done once read to its end and every record of it is settled."""
-        still = []
-        for key, end in self._finished:
-            mark = self.marks[key]
-            if mark.in_flight == 0 and mark.offset >= end:
-                self.entries[key].done = True
-            else:
-                still.append((key, end))
-        self._finished = still
-
-    # -- the whole run ---------------------------------------------------------------------------------
-    async def run(self, files: list[Path], progress: Progress) -> ReplaySummary:
-        self._finished: list[tuple[str, int]] = []
-        if self.store is not None:
-            prepare_state_dir(self.settings.state_dir)
-            if self.options.restart:
-                self.store.path.unlink(missing_ok=True)
-            self.entries = self.store.load()
-        self._install_signals()
-        started = time.monotonic()
+    async def _one(self, path: Path, progress: Progress, index: int) -> None:
         try:
-            if self.options.dry_run:
-                for i, path in enumerate(files, 1):
-                    await self._one(path, None, progress, i)
-            else:
-                await self._send_all(files, progress)
-        finally:
-            self._remove_signals()
-            self.summary.elapsed = time.monotonic() - started
-            self.summary.interrupted = self.stopping
-            progress.show(self.summary, len(files) + 1, "done", force=True)
-            progress.close()
-        return self.summary
-
-    async def _send_all(self, files: list[Path], progress: Progress) -> None:
-        endpoint = self.settings.endpoint
-        if self.options.rate is not None:
-            endpoint = dataclasses.replace(endpoint, rate_limit=self.options.rate)
-        dead = DeadLetterWriter(self.settings.state_dir / "dead-letter.jsonl")
-        with resolve_endpoint(endpoint, self.settings.state_dir) as endpoint:
-            async with Shipper(endpoint, dead_letter=dead, on_settled=self.on_settled) as shipper:
-                saver = asyncio.create_task(self._save_periodically())
-                self._reading = asyncio.create_task(self._read_files(files, shipper, progress))
-                try:
-                    # A stop signal cancels reading even while submit() waits (endpoint down, token
-                    # refused): the record it held stays unsettled, so the saved offset stays before it.
-                    try:
-                        await self._reading
-                    except asyncio.CancelledError:
-                        if not self.stopping:  # we are being cancelled ourselves, not stopping by signal
-                            raise
-                    drained = await shipper.drain(self.options.grace if self.stopping else None)
-                    if not drained:
-                        log.warning(
-                            "stopped with %d records still in flight: a rerun sends them", shipper.in_flight
-                        )
-                finally:
-                    saver.cancel()
-                    self.mark_done()
-                    self.save()
-
-    async def _read_files(self, files: list[Path], shipper: Shipper, progress: Progress) -> None:
-        for i, path in enumerate(files, 1):
-            if self.stopping:
-                break
-            await self._one(path, shipper, progress, i)
-            self.mark_done()
-
-    async def _one(self, path: Path, shipper: Shipper | None, progress: Progress, index: int) -> None:
-        try:
-            await self.replay_file(path, shipper, progress, index)
+            await self.replay_file(path, progress, index)
         except (OSError, EOFError, LookupError) as exc:
             # A corrupt gzip or an unreadable file stops that file only; what it gave stays settled.
             self.summary.files_failed += 1
@@ -285,26 +202,65 @@ class _Replay:
                 "%s: %s (what was read before is kept; the rest of this file is not replayed)", path, exc
             )
 
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Not on the main thread (tests, embedding): the caller handles signals.
-            with contextlib.suppress(RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._stop, sig)
+    async def _read_files(self, files: list[Path], progress: Progress) -> None:
+        for i, path in enumerate(files, 1):
+            if self.stopper.stopping:
+                break
+            await self._one(path, progress, i)
+            self.mark_done()
 
-    def _remove_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
-
-    def _stop(self, sig: int) -> None:
-        if self.stopping:  # a second signal: leave now; the state written so far loses nothing
-            raise SystemExit(130)
-        log.warning("%s: stopping; letting in-flight records finish", signal.Signals(sig).name)
-        self.stopping = True
+    def _cancel_reading(self) -> None:
+        # A stop cancels reading even while submit() waits (endpoint down, token refused): the record it
+        # held stays unsettled, so the saved offset stays before it.
         if self._reading is not None:
             self._reading.cancel()
+
+    # -- the whole run ---------------------------------------------------------------------------------
+    async def run(self, files: list[Path], progress: Progress) -> ReplaySummary:
+        self.stopper.install()
+        started = time.monotonic()
+        try:
+            if self.store is None:
+                await self._read_all(files, progress, None)
+            else:
+                self.state.prepare()
+                with self.state.lock(
+                    self.store.path.with_suffix(".lock").name, "tailer replay of this window"
+                ):
+                    if self.options.restart:
+                        self.store.path.unlink(missing_ok=True)
+                    self.entries = self.store.load()
+                    await self._send_all(files, progress)
+        finally:
+            self.stopper.remove()
+            self.summary.elapsed = time.monotonic() - started
+            self.summary.interrupted = self.stopper.stopping
+            self.summary.aborted = self.stopper.aborted
+            progress.show(self.summary, len(files) + 1, "done", force=True)
+            progress.close()
+        return self.summary
+
+    async def _read_all(self, files: list[Path], progress: Progress, shipper: Shipper | None) -> None:
+        self._reading = asyncio.create_task(self._read_files(files, progress))
+        try:
+            await self._reading
+        except asyncio.CancelledError:
+            if not self.stopper.stopping:  # we are being cancelled ourselves, not stopping by signal
+                raise
+        if shipper is not None:
+            await self.stopper.drain(shipper, self.options.grace if self.stopper.stopping else None)
+
+    async def _send_all(self, files: list[Path], progress: Progress) -> None:
+        endpoint = with_rate(self.settings.endpoint, self.options.rate)
+        async with self.pipeline.shipping(endpoint, self.state) as shipper:
+            saver = asyncio.create_task(self._save_periodically())
+            try:
+                await self._read_all(files, progress, shipper)
+            finally:
+                saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await saver
+                self.save()
 
 
 async def replay(
@@ -318,7 +274,7 @@ async def replay(
 ) -> ReplaySummary:
     """Replay ``paths`` (files or directories). ``out`` receives --dry-run payloads (default stdout);
     ``progress_to`` a one-line progress display (pass a terminal, or None)."""
-    files = collect_files(paths)
+    files = collect_files(paths, settings)
     if on_files is not None:
         on_files(files)
     runner = _Replay(settings, options, out or sys.stdout)

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+
+from tailer.run.pipeline import Counters
 
 
 @dataclass(slots=True)
 class ReplaySummary:
+    """The pipeline's counters plus what replay adds: files, and how the run ended."""
+
+    counters: Counters = field(default_factory=Counters)
     files: int = 0
     files_done_before: int = 0  # finished by an earlier run: skipped
     files_failed: int = 0
-    lines: int = 0
-    matched: int = 0  # lines some rule matched
-    records: int = 0  # records sent (or printed by --dry-run): matched, mapped, inside the window
-    sent: int = 0  # acknowledged by the endpoint
-    dead_lettered: int = 0
-    unmapped: int = 0  # a rule matched but its captured word is missing from the oper_id map
-    invalid: int = 0  # a rule matched but a value did not convert (gid not an integer, bad time)
-    outside_window: int = 0
-    untimed: int = 0
-    cut_lines: int = 0
-    interrupted: bool = False
+    interrupted: bool = False  # stopped by a signal: a rerun continues
+    aborted: bool = False  # a second signal: stopped without waiting for in-flight records
     elapsed: float = 0.0
+
+    # The names the summary has always shown, over the pipeline's counters.
+    lines = property(lambda self: self.counters.lines)
+    matched = property(lambda self: self.counters.matched)
+    records = property(lambda self: self.counters.records)  # sent (or printed): mapped, inside the window
+    sent = property(lambda self: self.counters.acked)
+    dead_lettered = property(lambda self: self.counters.dead_lettered)
+    unmapped = property(lambda self: self.counters.unmapped)
+    invalid = property(lambda self: self.counters.invalid)
+    outside_window = property(lambda self: self.counters.outside_window)
+    untimed = property(lambda self: self.counters.untimed)
+    cut_lines = property(lambda self: self.counters.cut_lines)
 
     @property
     def rate(self) -> float:

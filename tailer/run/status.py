@@ -13,8 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from tailer.config.settings import Settings
-from tailer.run.live import CHECKPOINT_NAME
 from tailer.state.checkpoint import FileCheckpoint, parse
+from tailer.state.statedir import StateDir
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,7 +63,7 @@ def _ago(then: float | None, now: float) -> str:
 
 def render_status(settings: Settings, as_json: bool, *, now: float | None = None) -> str:
     """The status of every checkpointed file, as a text table or (``as_json``) one JSON document."""
-    path = settings.state_dir / CHECKPOINT_NAME
+    path = StateDir(settings.state_dir).checkpoint
     now = time.time() if now is None else now
     # Read-only on purpose (no CheckpointStore.load, which moves a bad file aside): run owns that file.
     problem = None

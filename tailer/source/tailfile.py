@@ -14,11 +14,10 @@ watchdog, no HTTP here: the follower decides when, this class answers what.
 from __future__ import annotations
 
 import enum
-import hashlib
 import os
 from typing import BinaryIO
 
-from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, identify, offset_hash
+from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, head_key, identify, offset_hash
 from tailer.source.reader import Line, LineReader
 from tailer.source.settings import SourceSettings
 from tailer.state.checkpoint import FileCheckpoint
@@ -216,9 +215,7 @@ class TailedFile:
         for line in lines:
             if line.end >= FINGERPRINT_BYTES or line.end > len(head):
                 break
-            self._head_keys[line.end] = (
-                "head-" + hashlib.blake2b(head[: line.end], digest_size=16).hexdigest()
-            )
+            self._head_keys[line.end] = head_key(head[: line.end])
 
     def at_end(self) -> bool:
         """Everything the file holds now was read (a partial last line may be held)."""

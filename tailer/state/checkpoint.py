@@ -207,18 +207,6 @@ class CheckpointStore:
         return target
 
 
-def prepare_state_dir(state_dir: Path) -> Path:
-    """Create ``state_dir`` (checkpoint, replay state, dead letters, embedded receiver db) and prove we can
-    write there before anything is sent: a record acknowledged but impossible to checkpoint would be
-    resent at every start."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=state_dir, prefix=".write-test-")  # noqa: SIM115
-        probe.close()
-    except OSError as exc:
-        raise CheckpointError(f"state_dir {state_dir} is not usable: {exc.strerror or exc}") from exc
-    return state_dir
-
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename or a new file in ``directory`` durable (POSIX needs the directory fsynced too;

@@ -1,0 +1,310 @@
+"""The one pipeline behind ``tailer run`` and ``tailer replay``:
+
+    lines of a Lane -> rules -> (replay's time window) -> watermark.track -> Shipper.submit(record, ticket=lane)
+        -> Outcome.ticket -> watermark.settle -> the caller's checkpoint
+
+Live and replay differ only in where lines come from (the Follower's batches, or a fixed list of files)
+and which state they keep (``checkpoint.json`` or ``replay-<tag>.json``). Everything else is here once:
+naming a record (``Lane.record_key``, the nonce contract between live and replay), the counters, the
+endpoint/dead-letter/shipper wiring, the stop signals and the drain.
+
+Backpressure is the ``await shipper.submit(...)``: while the in-flight window is full or the endpoint is
+down, feeding waits, so the reader stops reading and the log file is the buffer. A line that gives no
+record settles at once (``Watermark.skip``); a record's line is tracked *before* it is submitted, so a
+submit cancelled by a stop still holds the checkpoint back and the record is read again next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+import httpx
+
+from tailer.record import Origin, Record, build_payload
+from tailer.rules.engine import RuleSet
+from tailer.run.endpoint import resolve_endpoint
+from tailer.ship.deadletter import DeadLetterWriter
+from tailer.ship.settings import EndpointSettings
+from tailer.ship.shipper import Outcome, Shipper
+from tailer.source.reader import Line
+from tailer.state.statedir import StateDir
+from tailer.state.watermark import Watermark
+
+log = logging.getLogger("tailer.pipeline")
+
+EXIT_ABORTED = 130
+
+
+class Lane(Protocol):
+    """One logical file as the pipeline sees it (a followed TailedFile, or a replayed file)."""
+
+    path: str
+    watermark: Watermark
+    last_ack_at: float | None
+
+    def record_key(self, end: int) -> str:
+        """``Origin.file_id`` of the record whose line ends at ``end`` (``identity.record_file_id``)."""
+        ...
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the pipeline saw, for live and replay alike (the follower and shipper keep their own)."""
+
+    lines: int = 0
+    cut_lines: int = 0  # longer than max_line_bytes, matched on their first max_line_bytes
+    matched: int = 0  # a rule matched
+    records: int = 0  # records submitted (or printed by --dry-run)
+    skipped: int = 0  # matched no rule
+    no_record: int = 0  # matched a rule but gave no record: unmapped + invalid
+    unmapped: int = 0  # the captured word is missing from the oper_id map
+    invalid: int = 0  # a value did not convert (gid not an integer, a bad time)
+    untimed: int = 0  # outside a --since/--until window because the line has no time
+    outside_window: int = 0
+    acked: int = 0
+    dead_lettered: int = 0
+    state_writes: int = 0
+    state_write_failures: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class Window:
+    """Replay's ``--since`` (inclusive) / ``--until`` (exclusive), epoch seconds."""
+
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.since is None and self.until is None
+
+    def refuses(self, event_ts: float | None) -> str | None:
+        """None when the record is inside; else "untimed" or "outside"."""
+        if self.open:
+            return None
+        if event_ts is None:
+            return "untimed"
+        if (self.since is not None and event_ts < self.since) or (
+            self.until is not None and event_ts >= self.until
+        ):
+            return "outside"
+        return None
+
+
+class Pipeline:
+    """Feeds lines through the rules to a shipper (or, for --dry-run, to ``emit``) and settles them."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        *,
+        window: Window = Window(),
+        emit: Callable[[Record], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules  # swapped by a reload (SIGHUP); a batch in progress keeps the old ones
+        self.window = window
+        self.counters = Counters()
+        self.shipper: Shipper | None = None
+        self._emit = emit
+        self._clock = clock
+
+    async def feed(self, lane: Lane, lines: Sequence[Line]) -> None:
+        """Every line of ``lines`` (complete, in offset order) of ``lane``: matched, filtered, shipped."""
+        c, rules, window, shipper = self.counters, self.rules, self.window, self.shipper
+        watermark, path, key_of = lane.watermark, lane.path, lane.record_key
+        for line in lines:
+            c.lines += 1
+            if line.cut:
+                c.cut_lines += 1
+            match = rules.match(line.text, Origin(key_of(line.end), path, line.end))
+            if match is None:
+                c.skipped += 1
+                watermark.skip(line.end)
+                continue
+            c.matched += 1
+            record = match.record
+            if record is None:
+                c.no_record += 1
+                if match.unmapped:
+                    c.unmapped += 1
+                else:
+                    c.invalid += 1
+                watermark.skip(line.end)
+                continue
+            refused = window.refuses(record.event_ts)
+            if refused is not None:
+                if refused == "untimed":
+                    c.untimed += 1
+                else:
+                    c.outside_window += 1
+                watermark.skip(line.end)
+                continue
+            c.records += 1
+            if shipper is None:
+                if self._emit is not None:
+                    self._emit(record)
+                watermark.skip(line.end)
+                continue
+            watermark.track(line.end)  # before submit: a cancelled submit still holds the checkpoint back
+            await shipper.submit(record, lane)
+
+    def on_settled(self, record: Record, outcome: Outcome) -> None:
+        lane: Lane | None = outcome.ticket
+        if outcome.kind == "acked":
+            self.counters.acked += 1
+        else:
+            self.counters.dead_lettered += 1
+        if lane is None or record.origin is None:
+            return
+        lane.watermark.settle(record.origin.offset)
+        if outcome.kind == "acked":
+            lane.last_ack_at = self._clock()
+
+    @contextlib.asynccontextmanager
+    async def shipping(
+        self,
+        endpoint: EndpointSettings,
+        state: StateDir,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AsyncIterator[Shipper]:
+        """The endpoint resolved (``embedded`` started), the dead-letter file, the shipper settling into
+        this pipeline; closed (in-flight records cancelled, left unsettled) on the way out."""
+        with resolve_endpoint(endpoint, state.receiver_db) as resolved:
+            dead = DeadLetterWriter(state.dead_letter)
+            async with Shipper(
+                resolved, dead_letter=dead, on_settled=self.on_settled, transport=transport
+            ) as shipper:
+                self.shipper = shipper
+                try:
+                    yield shipper
+                finally:
+                    self.shipper = None
+
+
+class Stopper:
+    """SIGTERM/SIGINT for both commands: the first stops reading and lets in-flight records finish within
+    the grace period; a second stops waiting (exit 130: what was acknowledged is in the state, what was in
+    flight is sent again next time). ``on_hup`` (live only) reloads. Installed on the main thread only:
+    elsewhere (tests, embedding) the caller calls ``request_stop``."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(
+        self, *, on_stop: Callable[[], None] | None = None, on_hup: Callable[[], None] | None = None
+    ):
+        self.event = asyncio.Event()
+        self.aborted = False
+        self._on_stop, self._on_hup = on_stop, on_hup
+        self._drain: asyncio.Task[bool] | None = None
+        self._installed: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.event.is_set()
+
+    def install(self, enabled: bool = True) -> Stopper:
+        self._loop = asyncio.get_running_loop()
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            return self
+        wanted = list(self.SIGNALS) + ([signal.SIGHUP] if self._on_hup is not None else [])
+        for sig in wanted:
+            try:
+                self._loop.add_signal_handler(sig, self._signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._installed.append(sig)
+        return self
+
+    def remove(self) -> None:
+        if self._loop is not None:
+            for sig in self._installed:
+                self._loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    def request_stop(self, abort: bool = False) -> None:
+        """Stop reading and drain; ``abort`` (a second signal) also stops waiting for in-flight records."""
+        if abort:
+            self.aborted = True
+            if self._drain is not None:
+                self._drain.cancel()
+        first = not self.stopping
+        self.event.set()
+        if first and self._on_stop is not None:
+            self._on_stop()
+
+    def _signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        if sig == signal.SIGHUP:
+            assert self._on_hup is not None
+            self._on_hup()
+        elif self.stopping:
+            log.warning("%s again: exiting without waiting for in-flight records (they will be resent)", name)
+            self.request_stop(abort=True)
+        else:
+            log.info("%s: stopping; letting in-flight records finish", name)
+            self.request_stop()
+
+    async def drain(self, shipper: Shipper, grace: float | None) -> bool:
+        """Wait for in-flight records (``grace`` seconds at most; None: as long as it takes) unless a second
+        stop aborts. True when nothing is left in flight."""
+        drained = False
+        if not self.aborted:
+            if shipper.in_flight:
+                log.info("stopping: up to %s for %d record(s) in flight",
+                         "as long as it takes" if grace is None else f"{grace:.1f}s", shipper.in_flight)  # fmt: skip
+            self._drain = asyncio.create_task(shipper.drain(grace))
+            with contextlib.suppress(asyncio.CancelledError):
+                drained = await self._drain
+            if self._drain.cancelled() and not self.aborted:
+                raise asyncio.CancelledError  # we are being cancelled ourselves, not stopped by a signal
+            self._drain = None
+        if not drained and shipper.in_flight:
+            log.warning(
+                "%d record(s) still in flight: they will be sent again at the next start", shipper.in_flight
+            )
+        return drained
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ABORTED if self.aborted else 0
+
+
+def payload_printer(
+    endpoint: EndpointSettings, out: TextIO, clock: Callable[[], float] = time.time
+) -> Callable[[Record], None]:
+    """--dry-run's ``emit``: each record's payload as one JSON line, built as the shipper would build it."""
+
+    def emit(record: Record) -> None:
+        payload = build_payload(
+            record, ts_unit=endpoint.ts_unit, ts_source=endpoint.ts_source, nonce=endpoint.nonce, now=clock()
+        )
+        out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+    return emit
+
+
+def with_rate(endpoint: EndpointSettings, rate: float | None) -> EndpointSettings:
+    """``--rate`` overrides ``endpoint.rate_limit``."""
+    return endpoint if rate is None else dataclasses.replace(endpoint, rate_limit=rate)
+
+
+def flat_stats(**parts: Any) -> dict[str, Any]:
+    """``{prefix_field: value}`` of dataclass counters, for status lines and, later, metrics."""
+    out: dict[str, Any] = {}
+    for prefix, obj in parts.items():
+        if obj is not None:
+            out.update({f"{prefix}_{k}": v for k, v in dataclasses.asdict(obj).items()})
+    return out

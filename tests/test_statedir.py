@@ -1,0 +1,75 @@
+"""One owner per state file: a second ``tailer run`` (or a second replay of the same window) on one state_dir
+is refused with the holder's pid; the kernel frees the lock when the holder dies, SIGKILL included; a live
+run and a backfill keep different state and may share a state_dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from live_helpers import start_replay, start_run, wait_until, write_live_config
+from replay_helpers import vote_line, write_log
+
+from tailer.errors import StateDirBusy
+from tailer.state.statedir import RUN_LOCK_NAME, StateDir
+
+
+def test_a_second_lock_on_the_same_file_is_refused_naming_the_holder(tmp_path):
+    state = StateDir(tmp_path / "state")
+    state.prepare()
+    with state.lock(RUN_LOCK_NAME, "tailer run"):
+        with pytest.raises(StateDirBusy, match=rf"in use by tailer run \(pid {os.getpid()}\)"):
+            state.lock(RUN_LOCK_NAME, "tailer run")
+        state.lock("replay-abc.lock", "tailer replay").release()  # another state file: its own owner
+    with state.lock(RUN_LOCK_NAME, "tailer run"):  # released: free again
+        pass
+
+
+def _tailer(cfg, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tailer", *args, "-c", str(cfg)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_second_tailer_run_is_refused_and_a_sigkilled_owner_frees_the_state_dir(tmp_path, receiver):
+    cfg = write_live_config(tmp_path, receiver.url)
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(5)])
+    first = start_run(cfg, name="first")
+    try:
+        assert wait_until(lambda: receiver.count() == 5)
+        second = _tailer(cfg, "run")
+        assert second.returncode == 1
+        assert f"in use by tailer run (pid {first.pid})" in second.stderr, second.stderr
+        assert "Traceback" not in second.stderr
+        # A backfill of old files keeps its own state: allowed beside the live run.
+        replay = _tailer(cfg, "replay", str(tmp_path / "logs"))
+        assert replay.returncode == 0, replay.stderr
+    finally:
+        first.stop(signal.SIGKILL)
+    restarted = start_run(cfg, name="restarted")  # the kernel released the dead owner's lock
+    try:
+        with open(tmp_path / "logs" / "app.log", "a", encoding="utf-8") as f:
+            f.write(vote_line(5) + "\n")
+        assert wait_until(lambda: receiver.count() == 6)
+    finally:
+        assert restarted.stop() == 0, restarted.stderr()
+
+
+def test_two_replays_of_the_same_window_do_not_run_at_once(tmp_path, make_receiver):
+    slow = make_receiver(token="test-token", latency=0.2)
+    cfg = write_live_config(tmp_path, slow.url, concurrency=1)
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(50)])
+    first = start_replay(cfg, str(tmp_path / "logs"))
+    try:
+        assert wait_until(lambda: slow.count() >= 1)
+        second = _tailer(cfg, "replay", str(tmp_path / "logs"))
+        assert second.returncode == 1
+        assert f"(pid {first.pid})" in second.stderr and "tailer replay" in second.stderr, second.stderr
+        other_window = _tailer(cfg, "replay", "--dry-run", "--since", "2026-11-01", str(tmp_path / "logs"))
+        assert other_window.returncode == 0, other_window.stderr  # a dry run keeps no state: no lock
+    finally:
+        first.stop(signal.SIGKILL)
