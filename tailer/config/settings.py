@@ -77,7 +77,7 @@ class _Section:
             value = kind(raw.strip()) if isinstance(raw, str) else kind(raw)
             if kind is int and not isinstance(raw, (int, str)):
                 raise ValueError
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # OverflowError: int(.inf)
             raise self.error(
                 f"must be {'an integer' if kind is int else 'a number'}, got {raw!r}", key
             ) from None
@@ -131,10 +131,15 @@ def _endpoint(node: Any, file: str, base: Path) -> EndpointSettings:
     url = s.text("url", "embedded") or ""
     insecure = s.flag("allow_insecure_http", False)
     if url != "embedded":
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018 - raises ValueError on a port out of range
+        except ValueError as exc:  # "http://[::1": Invalid IPv6 URL
+            raise s.error(f"not a valid URL ({exc}): {url!r}", "url") from None
+        if parts.scheme not in ("http", "https") or not host:
             raise s.error(f"must be 'embedded' or an http(s) URL, got {url!r}", "url")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname) and not insecure:
+        if parts.scheme == "http" and not _is_loopback(host) and not insecure:
             raise s.error("http:// to a non-loopback host sends the token in clear; use https:// or set "
                           "allow_insecure_http: true", "url")  # fmt: skip
     if "token" in s.node and "token_file" in s.node:

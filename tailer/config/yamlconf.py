@@ -52,6 +52,9 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        if not isinstance(key, (str, int, float, bool)) and key is not None:  # "? [a]": a list as a key
+            kind = "a list" if isinstance(key, list) else "a mapping" if isinstance(key, dict) else "a value"
+            raise ConfigError(f"a key must be a plain word, not {kind}", line=line)
         if key in out:
             raise ConfigError(f"duplicate key '{key}' (first at line {out.key_lines[key]})", line=line)
         out[key] = loader.construct_object(value_node, deep=True)

@@ -36,9 +36,23 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. 64 KB of "[": json's C scanner recurses once per level
+        raise ValueError("body is not valid JSON: nested too deeply") from exc
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     return body
+
+
+def _is_text(value: Any) -> bool:
+    """A str that can be stored: JSON's "\\ud800" escapes decode to lone surrogates, which UTF-8 (and
+    so SQLite) cannot hold; left in, they failed the INSERT with a 500."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:
@@ -58,8 +72,8 @@ def check_body(body: dict[str, Any]) -> None:
     if not 0 <= body["ts"] <= _MAX_INT64:
         raise ValueError("ts out of range")
     nonce = body["nonce"]
-    if not isinstance(nonce, str) or not nonce:
-        raise ValueError("nonce must be a non-empty string")
+    if not _is_text(nonce) or not nonce:
+        raise ValueError("nonce must be a non-empty string (valid Unicode)")
     if len(nonce) > MAX_NONCE:
         raise ValueError(f"nonce longer than {MAX_NONCE} characters")
     data = body["data"]
@@ -76,7 +90,7 @@ def check_body(body: dict[str, Any]) -> None:
             if not _is_int(value):
                 raise ValueError(f"data.{key} must be an integer")
         elif key in _STR_FIELDS:
-            if not isinstance(value, str):
-                raise ValueError(f"data.{key} must be a string")
+            if not _is_text(value):
+                raise ValueError(f"data.{key} must be a string (valid Unicode)")
         else:
             raise ValueError(f"data has unknown key {key!r}")

@@ -215,7 +215,7 @@ def _compile_one(node: Mapping[str, Any], file: str, seen: dict[str, int | None]
             if key not in ("from", "map"):
                 raise where.error(unknown_key_message(key, ("from", "map"), "oper_id"), key, raw_oper)
         src, mapping = raw_oper.get("from"), raw_oper.get("map")
-        if src not in groups:
+        if not isinstance(src, str) or src not in groups:
             raise where.error(
                 f"oper_id.from names group {src!r}, which the pattern does not have", "from", raw_oper
             )
