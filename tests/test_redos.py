@@ -69,7 +69,16 @@ def test_the_issue_pattern_gives_re_answers_without_backtracking():
     assert rule.search("a" * 5) == (None, "aaaaa", "aaaaa")  # re: the inner group keeps the last repeat
 
 
-def test_pattern_re2_cannot_express_runs_on_re_and_the_load_says_so(tmp_path, caplog):
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_pattern_re2_cannot_express_runs_on_re_and_the_load_says_so(tmp_path):
     config = tmp_path / "rules.yaml"
     config.write_text(textwrap.dedent("""\
         endpoint: {url: embedded}
@@ -81,11 +90,15 @@ def test_pattern_re2_cannot_express_runs_on_re_and_the_load_says_so(tmp_path, ca
             pattern: 'VOTE_JOIN (?!test)(?P<ext1>\\w+)'
             oper_id: "2"
         """))
-    with caplog.at_level(logging.WARNING, logger="tailer.config"):
+    collect, logger = Collect(), logging.getLogger("tailer.config")
+    logger.addHandler(collect)  # not caplog: the CLI's setup_logging stops "tailer" propagating to root
+    try:
         settings = load_settings(config)
+    finally:
+        logger.removeHandler(collect)
     assert [r.engine for r in settings.rules.rules] == ["re2", "re"]
     assert "lookarounds" in settings.rules.rules[1].engine_note
-    [message] = [r.getMessage() for r in caplog.records]
+    [message] = collect.messages
     assert f"{config}:6: rule 'look' runs on Python's backtracking re" in message and "lookarounds" in message
     assert settings.rules.match("VOTE_JOIN abc").record.fields == {"ext1": "abc"}
     assert settings.rules.match("VOTE_JOIN test") is None

@@ -43,16 +43,13 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _is_text(value: Any) -> bool:
-    """A str that can be stored: JSON's "\\ud800" escapes decode to lone surrogates, which UTF-8 (and
-    so SQLite) cannot hold; left in, they failed the INSERT with a 500."""
-    if not isinstance(value, str):
-        return False
+def _check_text(value: str, where: str) -> None:
+    """JSON's "\\ud800" escapes decode to lone surrogates, which UTF-8 (and so SQLite) cannot hold; left in,
+    they failed the INSERT with a 500."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise ValueError(f"{where} holds a lone surrogate (\\ud800-\\udfff), not valid Unicode") from None
 
 
 def _is_int(value: Any) -> bool:
@@ -72,8 +69,9 @@ def check_body(body: dict[str, Any]) -> None:
     if not 0 <= body["ts"] <= _MAX_INT64:
         raise ValueError("ts out of range")
     nonce = body["nonce"]
-    if not _is_text(nonce) or not nonce:
-        raise ValueError("nonce must be a non-empty string (valid Unicode)")
+    if not isinstance(nonce, str) or not nonce:
+        raise ValueError("nonce must be a non-empty string")
+    _check_text(nonce, "nonce")
     if len(nonce) > MAX_NONCE:
         raise ValueError(f"nonce longer than {MAX_NONCE} characters")
     data = body["data"]
@@ -90,7 +88,8 @@ def check_body(body: dict[str, Any]) -> None:
             if not _is_int(value):
                 raise ValueError(f"data.{key} must be an integer")
         elif key in _STR_FIELDS:
-            if not _is_text(value):
-                raise ValueError(f"data.{key} must be a string (valid Unicode)")
+            if not isinstance(value, str):
+                raise ValueError(f"data.{key} must be a string")
+            _check_text(value, f"data.{key}")
         else:
             raise ValueError(f"data has unknown key {key!r}")
