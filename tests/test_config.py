@@ -250,3 +250,50 @@ def test_source_encoding_that_cannot_be_read_line_by_line_is_refused_with_its_li
     cfg.write_text(f"sources:\n  - paths: [a.log]\n    encoding: {encoding}\n")
     with pytest.raises(ConfigError, match=rf"rules.yaml:3: .*{why}"):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8080/api", True),
+        ("http://127.9.9.9/api", True),
+        ("http://localhost/api", True),
+        ("http://[::1]:8080/api", True),
+        ("http://10.0.0.5/api", False),
+        ("http://localhost.example.com/api", False),
+        ("http://[::ffff:10.0.0.5]/api", False),
+        ("https://10.0.0.5/api", True),
+    ],
+)
+def test_plain_http_to_a_non_loopback_host_is_refused_without_the_flag(tmp_path, url, allowed):
+    text = f"endpoint:\n  token: x\n  url: '{url}'\n" + RULE
+    if allowed:
+        assert load(tmp_path, text).endpoint.url == url
+    else:
+        e = error(tmp_path, text)
+        assert e.line == 3 and "sends the token in clear" in str(e) and "allow_insecure_http: true" in str(e)
+        assert load(tmp_path, text.replace("  url:", "  allow_insecure_http: true\n  url:")).endpoint.url == url
+
+
+def test_token_file_readable_by_group_or_others_is_refused_not_warned(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("canary-group-readable\n")
+    for mode in (0o640, 0o604, 0o660, 0o444):
+        token.chmod(mode)
+        e = error(tmp_path, "endpoint:\n  url: https://api.example.com/x\n  token_file: token\n" + RULE)
+        assert e.line == 3 and "token is refused" in str(e) and f"mode {mode:o}" in str(e)
+        assert "canary-group-readable" not in str(e)
+    token.chmod(0o400)
+    s = load(tmp_path, "endpoint:\n  url: https://api.example.com/x\n  token_file: token\n" + RULE)
+    assert s.endpoint.token.reveal() == "canary-group-readable"
+    assert "canary" not in repr(s)
+
+
+def test_ca_file_must_exist_and_hold_a_certificate_with_file_and_line(tmp_path):
+    head = "endpoint:\n  url: https://api.example.com/x\n  token: x\n"
+    e = error(tmp_path, head + "  ca_file: nope.pem\n" + RULE)
+    assert e.line == 4 and e.file.endswith("rules.yaml") and "nope.pem is not a file" in str(e)
+    (tmp_path / "bad.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    e = error(tmp_path, head + "  ca_file: bad.pem\n" + RULE)
+    assert e.line == 4 and "holds no usable CA certificate" in str(e)
+    assert load(tmp_path, head + RULE).endpoint.verify() is True  # default trust store, verification on

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import re
+import ssl
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ log = logging.getLogger("tailer.config")
 
 TOP_KEYS = ("endpoint", "sources", "state_dir", "metrics", "rules")
 ENDPOINT_KEYS = ("url", "token", "token_file", "auth_scheme", "timeout", "concurrency", "rate_limit",
-                 "ts_unit", "ts_source", "nonce", "max_backoff", "allow_insecure_http")  # fmt: skip
+                 "ts_unit", "ts_source", "nonce", "max_backoff", "allow_insecure_http", "ca_file")  # fmt: skip
 SOURCE_KEYS = ("paths", "exclude", "encoding", "start_at", "max_line_bytes", "poll")
 METRICS_KEYS = ("listen",)
 _TRUE = ("true", "yes", "on", "1")  # as strings: quoted, or from ${VAR}
@@ -168,16 +169,35 @@ def _endpoint(node: Any, file: str, base: Path) -> EndpointSettings:
         nonce=s.choice("nonce", "random", ("random", "deterministic")),
         max_backoff=s.num("max_backoff", 60.0, gt=0),
         allow_insecure_http=insecure,
+        ca_file=_ca_file(s, base),
     )
 
 
+def _ca_file(s: _Section, base: Path) -> str | None:
+    """A CA bundle for a private CA: proven loadable now, so a typo fails ``tailer check``, not the first send."""
+    raw = s.text("ca_file")
+    if raw is None:
+        return None
+    path = base / os.path.expanduser(raw)
+    if not path.is_file():
+        raise s.error(f"{path} is not a file (a PEM bundle of CA certificates)", "ca_file")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise s.error(f"{path} holds no usable CA certificate: {exc}", "ca_file") from None
+    return str(path)
+
+
 def _read_token_file(s: _Section, base: Path) -> str:
+    """The token, from a file only its owner can read. A file readable by group or others is refused, not
+    warned about: it is a token already shared with every account on the host (and a warning scrolls by in
+    a service's log while the token keeps working). The check is on the file's own mode bits."""
     path = base / os.path.expanduser(s.text("token_file") or "")
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            raise s.error(f"{path} is readable by group or others (mode {stat.S_IMODE(mode):o}); "
-                          f"run: chmod 600 {path}", "token_file")  # fmt: skip
+            raise s.error(f"{path} is readable by group or others (mode {stat.S_IMODE(mode):o}), so the "
+                          f"token is refused; run: chmod 600 {path}", "token_file")  # fmt: skip
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise s.error(f"cannot read {path}: {exc.strerror}", "token_file") from exc

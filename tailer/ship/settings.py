@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,14 @@ class EndpointSettings:
     nonce: str = "random"
     max_backoff: float = 60.0
     allow_insecure_http: bool = False
+    ca_file: str | None = None  # a PEM bundle of the CAs to trust instead of the default ones (private CA)
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What the HTTP client verifies TLS with: always on. ``True`` is httpx's default trust store;
+        with ``ca_file``, a context that trusts exactly that bundle (hostnames still checked)."""
+        if self.ca_file is None:
+            return True
+        return ssl.create_default_context(cafile=self.ca_file)
 
     def headers(self) -> dict[str, str]:
         """Content-Type and Authorization. Never log these: they carry the token."""

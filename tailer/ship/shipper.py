@@ -155,7 +155,7 @@ class Shipper:
     async def __aenter__(self) -> Shipper:
         n = self.endpoint.concurrency
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        transport = self._transport or AiohttpTransport(limits=limits)
+        transport = self._transport or AiohttpTransport(limits=limits, verify=self.endpoint.verify())
         self._client = transport
         return self
 
