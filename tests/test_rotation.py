@@ -1,4 +1,7 @@
-"""Historical files are replayed oldest first, and shards are stable."""
+"""Historical files are replayed oldest first, and shards are stable.
+
+These are the name conventions alone (what orders files with no timed line); event times come first and
+are tested in tests/test_replay_order.py."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tailer.run.replay_order import in_shard, order_files, parse_shard
+from tailer.run.replay_order import in_shard, name_key, order_files, parse_shard
 
 
 def names(paths):
@@ -24,6 +27,63 @@ def test_numbered_rotation_oldest_first_whatever_the_given_order():
 def test_dated_rotation_earliest_first_then_the_live_file():
     given = [Path("/l/gw.log"), Path("/l/gw.log-20261128"), Path("/l/gw.log-20261127.gz")]
     assert names(order_files(given)) == ["gw.log-20261127.gz", "gw.log-20261128", "gw.log"]
+
+
+def test_log4j2_index_is_newer_the_higher_it_is_then_the_live_file():
+    # DefaultRolloverStrategy's default fileIndex="max": app-1 is the oldest archive.
+    given = [Path("/l/app-3.log.gz"), Path("/l/app.log"), Path("/l/app-10.log.gz"), Path("/l/app-1.log")]
+    for _ in range(5):
+        random.shuffle(given)
+        assert names(order_files(given)) == ["app-1.log", "app-3.log.gz", "app-10.log.gz", "app.log"]
+
+
+def test_logback_and_log4j2_dated_names_by_date_then_index_then_the_live_file():
+    given = [
+        Path("/l/app.log"),
+        Path("/l/app.2026-11-27.1.log.gz"),
+        Path("/l/app.2026-11-26.0.log.gz"),
+        Path("/l/app.2026-11-27.0.log.gz"),
+        Path("/l/app.2026-11-27.10.log.gz"),
+        Path("/l/app.2026-11-25.log"),
+    ]
+    assert names(order_files(given)) == [
+        "app.2026-11-25.log",
+        "app.2026-11-26.0.log.gz",
+        "app.2026-11-27.0.log.gz",
+        "app.2026-11-27.1.log.gz",
+        "app.2026-11-27.10.log.gz",
+        "app.log",
+    ]
+    log4j2 = [
+        Path("/l/svc-2026-11-28-1.log.gz"),
+        Path("/l/svc-2026-11-27-10.log.gz"),
+        Path("/l/svc-2026-11-27-9.log"),
+    ]
+    assert names(order_files(log4j2)) == [
+        "svc-2026-11-27-9.log",
+        "svc-2026-11-27-10.log.gz",
+        "svc-2026-11-28-1.log.gz",
+    ]
+
+
+def test_python_timed_rotating_suffixes_earliest_first():
+    given = [
+        Path("/l/py.log"),
+        Path("/l/py.log.2026-11-27_10-00-00"),
+        Path("/l/py.log.2026-11-27_09-30-00.gz"),
+        Path("/l/py.log.2026-11-26"),
+    ]
+    assert names(order_files(given)) == [
+        "py.log.2026-11-26",
+        "py.log.2026-11-27_09-30-00.gz",
+        "py.log.2026-11-27_10-00-00",
+        "py.log",
+    ]
+
+
+def test_a_dot_index_before_the_extension_is_not_guessed():
+    # logback FixedWindowRollingPolicy makes app.1.log the newest, log4j2 would make it the oldest.
+    assert {name_key(Path(f"/l/app.{n}.log")).set for n in (1, 2)} == {"/l/app.1.log", "/l/app.2.log"}
 
 
 def test_separate_sets_stay_grouped_and_duplicates_collapse():

@@ -69,6 +69,12 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
 @click.option("--shard", metavar="K/N", help="Take a stable K-th of N shares of the files (1 <= K <= N).")
 @click.option("--restart", is_flag=True, help="Forget this replay's saved progress and start over.")
 @click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Print the order the files would be replayed in (index, path, first event time, why); send nothing.",
+)
+@click.option(
     "--grace",
     type=float,
     default=10.0,
@@ -76,7 +82,7 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
     help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
 )
 def replay(
-    config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, grace
+    config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, list_only, grace
 ) -> None:
     """Send what historical files (plain or .gz) hold, oldest first, resumably.
 
@@ -99,6 +105,13 @@ def replay(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from exc
     settings = settings_from(config_path, log_format, log_level)
+    if list_only:
+        from tailer.run.replay_files import plan_files
+        from tailer.run.replay_order import format_plan
+
+        for line in format_plan(plan_files(list(paths), settings, shard=shard_kn)):
+            click.echo(line)
+        return
     options = ReplayOptions(
         since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart
     )
