@@ -297,3 +297,14 @@ def test_ca_file_must_exist_and_hold_a_certificate_with_file_and_line(tmp_path):
     e = error(tmp_path, head + "  ca_file: bad.pem\n" + RULE)
     assert e.line == 4 and "holds no usable CA certificate" in str(e)
     assert load(tmp_path, head + RULE).endpoint.verify() is True  # default trust store, verification on
+
+
+def test_an_environment_value_in_the_wrong_place_is_blanked_out_of_errors(tmp_path):
+    env = {"OPER_TOKEN": "canary-in-the-wrong-field"}
+    for body in ("  timeout: ${OPER_TOKEN}\n", "  ts_unit: ${OPER_TOKEN}\n", "  url: 'x${OPER_TOKEN}'\n"):
+        e = error(tmp_path, "endpoint:\n  token: ${OPER_TOKEN}\n" + body + RULE, env)
+        assert e.line == 3 and "canary" not in str(e) and "***" in str(e)
+    e = error(tmp_path, "rules:\n  - name: ${OPER_TOKEN}\n    pattern: '('\n    oper_id: '1'\n", env)
+    assert "canary" not in str(e) and "rule '***'" in str(e)
+    e = error(tmp_path, "endpoint:\n  timeout: ${T}\n" + RULE, {"T": "x"})  # short values stay readable
+    assert "got 'x'" in str(e)

@@ -235,7 +235,27 @@ def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None)
         raise ConfigError(f"cannot read: {exc}", file=file) from exc
     root = load_yaml(text, file)
     top = _Section(root, "the top level", TOP_KEYS, file, 1)
-    interpolate_tree(top.node, os.environ if environ is None else environ, file)
+    from_env: set[str] = set()
+    interpolate_tree(top.node, os.environ if environ is None else environ, file, from_env)
+    try:
+        return _build(path, top, file)
+    except ConfigError as exc:
+        # A value from the environment may be the token (`timeout: ${OPER_TOKEN}` by mistake): errors echo
+        # values ("must be a number, got '...'"), so every one substituted is blanked out of the message.
+        secrets = sorted((v for v in from_env if len(v) >= _SECRET_MIN), key=len, reverse=True)
+        if not any(v in exc.message or v in (exc.rule or "") for v in secrets):
+            raise
+        message, rule = exc.message, exc.rule
+        for value in secrets:
+            message = message.replace(value, "***")
+            rule = rule.replace(value, "***") if rule else rule
+        raise ConfigError(message, file=exc.file, line=exc.line, rule=rule) from None
+
+
+_SECRET_MIN = 6  # shorter substituted values (a port, a count) are left in messages: blanking "16" would garble
+
+
+def _build(path: Path, top: _Section, file: str) -> Settings:
     base = path.parent
     sources = top.node.get("sources") or []
     if not isinstance(sources, list):

@@ -94,7 +94,10 @@ def load_yaml(text: str, file: str) -> Any:
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
 
-def interpolate(value: str, environ: Mapping[str, str], *, file: str, line: int | None) -> str:
+def interpolate(
+    value: str, environ: Mapping[str, str], *, file: str, line: int | None, used: set[str] | None = None
+) -> str:
+    """``used`` collects the environment values substituted (they may be secrets: see load_settings)."""
     def sub(m: re.Match[str]) -> str:
         text = m.group(0)
         if text == "$${":
@@ -105,6 +108,8 @@ def interpolate(value: str, environ: Mapping[str, str], *, file: str, line: int 
                               file=file, line=line)  # fmt: skip
         got = environ.get(name)
         if got:
+            if used is not None:
+                used.add(got)
             return got
         if m.group(2) is not None:
             return m.group(2)
@@ -117,17 +122,17 @@ def interpolate(value: str, environ: Mapping[str, str], *, file: str, line: int 
     return _VAR.sub(sub, value) if "$" in value else value
 
 
-def interpolate_tree(node: Any, environ: Mapping[str, str], file: str) -> None:
-    """In place: every string value (not key) in mappings and sequences."""
+def interpolate_tree(node: Any, environ: Mapping[str, str], file: str, used: set[str] | None = None) -> None:
+    """In place: every string value (not key) in mappings and sequences; ``used`` as in interpolate."""
     if isinstance(node, LineDict):
         for key, value in node.items():
             if isinstance(value, str):
-                node[key] = interpolate(value, environ, file=file, line=node.key_lines.get(key))
+                node[key] = interpolate(value, environ, file=file, line=node.key_lines.get(key), used=used)
             else:
-                interpolate_tree(value, environ, file)
+                interpolate_tree(value, environ, file, used)
     elif isinstance(node, LineList):
         for i, value in enumerate(node):
             if isinstance(value, str):
-                node[i] = interpolate(value, environ, file=file, line=node.item_lines[i])
+                node[i] = interpolate(value, environ, file=file, line=node.item_lines[i], used=used)
             else:
-                interpolate_tree(value, environ, file)
+                interpolate_tree(value, environ, file, used)
