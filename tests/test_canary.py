@@ -183,3 +183,25 @@ def test_the_token_appears_in_no_output_and_no_file_on_any_cli_path(tmp_path):
             r.stop()
 
     assert world.leaks({token_file}) == []
+
+
+def test_the_receiver_compares_tokens_with_compare_digest(monkeypatch):
+    """Constant time cannot be measured reliably in a test; what can be checked is that every token check
+    goes through hmac.compare_digest (on bytes, so any header is compared, never short-circuited by ==)."""
+    import hmac
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    body = {"ts": 1, "nonce": "n", "data": {"oper_id": "1"}}
+    with EmbeddedReceiver(ReceiverConfig(token=CANARY)) as receiver:
+        for token, status in ((CANARY, 200), (CANARY[:-1] + "x", 401), ("short", 401), ("é" + CANARY, 401)):
+            headers = {"Authorization": token.encode("utf-8")}
+            assert httpx.post(receiver.url, json=body, headers=headers).status_code == status
+    assert [a for a, _ in calls] == [t.encode() for t in (CANARY, CANARY[:-1] + "x", "short")] + [calls[3][0]]
+    assert all(b == CANARY.encode() for _, b in calls)
