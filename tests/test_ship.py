@@ -139,6 +139,7 @@ def test_ack_sends_exact_headers_and_body(tmp_path, scheme, expected):
     [req] = server.requests
     assert req["headers"]["Content-Type"] == "application/json"
     assert req["headers"]["Authorization"] == expected
+    assert req["headers"]["User-Agent"].startswith("oper-tailer/")
     assert req["json"]["ts"] == 1_700_000_000
     assert req["json"]["data"] == {
         "oper_id": "1504000120618",
@@ -198,6 +199,25 @@ def test_503_429_408_are_retried_with_the_same_nonce_and_ts(tmp_path):
     assert shipper.stats.retries == 4
     assert shipper.stats.by_status == {503: 1, 429: 1, 408: 1, 500: 1, 200: 1}
     assert not h.dlq.exists()
+
+
+def test_endpoint_timeout_bounds_each_attempt_and_a_timed_out_one_is_retried(tmp_path):
+    # The shipper sends through the transport, not httpx.AsyncClient: the timeout must still apply.
+    h = Harness(tmp_path)
+
+    async def main():
+        server = await ScriptedServer([OK], delay=2.0).start()
+        try:
+            async with h.shipper(endpoint(server.url, timeout=0.2)) as shipper:
+                await shipper.submit(record(1))
+                await asyncio.sleep(1.0)
+                return shipper, len(server.requests)
+        finally:
+            await server.stop()
+
+    shipper, attempts = run(main())
+    assert attempts >= 2 and shipper.stats.transport_errors >= 2
+    assert h.settled == [] and shipper.stats.acked == 0
 
 
 def test_connection_refused_is_retried_until_the_server_comes_up(tmp_path):
