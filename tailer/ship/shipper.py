@@ -34,6 +34,7 @@ from tailer import __version__
 from tailer.errors import ShipError
 from tailer.record import Record, build_payload
 from tailer.ship.deadletter import DeadLetterWriter
+from tailer.ship.latency import LatencyHistogram
 from tailer.ship.ratelimit import TokenBucket, backoff_delay, retry_delay
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class ShipStats:
     transport_errors: int = 0
     internal_errors: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+    retries_by_reason: dict[str, int] = field(default_factory=dict)  # Verdict.reason: "HTTP 503", "ConnectError"
+    dead_by_reason: dict[str, int] = field(default_factory=dict)  # "HTTP 400", "rejected", ...: bounded
 
 
 @dataclass(slots=True, frozen=True)
@@ -123,6 +126,7 @@ class Shipper:
             raise ShipError(f"concurrency must be at least 1, got {endpoint.concurrency}")
         self.endpoint = endpoint
         self.stats = ShipStats()
+        self.latency = LatencyHistogram()  # submit -> settle, seconds (metrics)
         self._dead_letter = dead_letter
         self._on_settled = on_settled
         self._transport = transport
@@ -169,6 +173,10 @@ class Shipper:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    @property
+    def open(self) -> bool:
+        return not self._closed and self._client is not None
 
     @property
     def in_flight(self) -> int:
@@ -232,6 +240,7 @@ class Shipper:
             log.warning(message, *args)
 
     async def _deliver(self, ident: int, record: Record, payload: dict[str, Any], ticket: Any = None) -> None:
+        started = time.monotonic()
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         attempts = failures = 0
         while True:
@@ -265,9 +274,12 @@ class Shipper:
             if verdict.kind in ("ack", "dead"):
                 self._lift_pause()
                 await self._settle(record, payload, verdict, status, attempts, ticket)
+                self.latency.observe(time.monotonic() - started)
                 return
             failures += 1
             self.stats.retries += 1
+            by = self.stats.retries_by_reason
+            by[verdict.reason] = by.get(verdict.reason, 0) + 1
             if verdict.kind == "auth":
                 self.stats.auth_failures += 1
                 if self._probe is None:
@@ -304,6 +316,8 @@ class Shipper:
         else:
             await self._write_dead_letter(record, payload, verdict, status, attempts)
             self.stats.dead_lettered += 1
+            by, why = self.stats.dead_by_reason, verdict.reason.partition(":")[0]  # not ret's msg: bounded
+            by[why] = by.get(why, 0) + 1
             outcome = Outcome("dead_lettered", status, verdict.answer, attempts, ticket)
         try:
             self._on_settled(record, outcome)

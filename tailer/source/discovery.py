@@ -138,6 +138,11 @@ class Watcher:
             self.names_changed = True
         return restarted
 
+    @property
+    def alive(self) -> bool:
+        """Every observer thread runs (a dead one is restarted by the next :meth:`check`); for /healthz."""
+        return not self._stopped and all(o.is_alive() for o in list(self._observers.values()))
+
     def stop(self) -> None:
         """Stop and join every watchdog thread."""
         self._stopped = True
