@@ -511,6 +511,21 @@ def disk_full(ctx: Ctx) -> Result:
                 continue
             live.run.stop(signal.SIGKILL)
             settle(live.recv)
+            live.crashes.append(Crash(set(stored(ws.db)), saved_offsets(cp), _resends(live.recv, ws.db, 0)))
+            # A start while the disk is still full: it must refuse or run, say why, never crash; stopped
+            # with SIGTERM it cannot write its checkpoint (exit 1 and said), so it counts as a crash too.
+            early = start_run(live.cfg, name="while-full")
+            _started(early, 30)
+            time.sleep(2)
+            code = early.stop()
+            err = early.stderr()
+            if "Traceback" in err:
+                res.problems.append("traceback from a start while the disk was full")
+            if code != 0 and "checkpoint" not in err and "state_dir" not in err:
+                res.problems.append(f"a start while full exited {code} without saying why")
+            last = (err.strip().splitlines() or [""])[-1][9:140]
+            res.notes.append(f"a start while still full exited {code}: {last!r}")
+            settle(live.recv)
             crash = Crash(set(stored(ws.db)), saved_offsets(cp), _resends(live.recv, ws.db, 0))
             filler.unlink()
             live.run = start_run(live.cfg, name="after-full")
@@ -518,7 +533,7 @@ def disk_full(ctx: Ctx) -> Result:
             live.crashes.append(crash)
         _for(live, 1e9, every=0.5)
 
-    return _live(ctx, "state-dir-disk-full", chaos, seconds=phase * 2 + 12, state_dir=small_filesystem)
+    return _live(ctx, "state-dir-disk-full", chaos, seconds=phase * 2 + 20, state_dir=small_filesystem)
 
 
 # -- the registry --------------------------------------------------------------------------------------
