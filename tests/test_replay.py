@@ -267,3 +267,18 @@ def test_progress_bar_goes_by_bytes_to_100_percent(tmp_path, receiver):
     frames = [f for f in shown.getvalue().split("\r") if f.strip()]
     assert frames[-1].startswith("[" + "#" * 24 + "] 100%  file 3/3")
     assert "sent 90" in frames[-1]
+
+
+def test_a_file_ending_in_a_long_run_of_noise_is_finished_and_not_read_again(tmp_path, receiver):
+    """The reads after the last record hand out no line at all (nothing there can match): the file's
+    state must still reach its end, so the file counts as done and the next run skips it."""
+    noise = [f"2026-11-01 00:00:{i % 60:02d} INFO heartbeat n={i} {'z' * 80}" for i in range(30_000)]
+    write_log(tmp_path / "logs" / "app.log", [vote_line(0), *noise])
+    cfg = write_config(tmp_path, receiver.url)
+    first = run_replay(cfg, [tmp_path / "logs"])
+    assert (first.sent, first.lines, first.matched) == (1, 30_001, 1)
+    state = json.loads(state_path(load_settings(cfg), ReplayOptions()).read_text())
+    (entry,) = state["files"]
+    assert entry["done"] and entry["offset"] == (tmp_path / "logs" / "app.log").stat().st_size
+    again = run_replay(cfg, [tmp_path / "logs"])
+    assert (again.files_done_before, again.lines) == (1, 0)

@@ -36,6 +36,18 @@ def required_literal(pattern: str) -> str | None:
     return best or None
 
 
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Every literal run that every match of ``pattern`` contains (the longest first), or () when none is
+    known (IGNORECASE). Each alone is a necessary condition; which one rules out the most lines depends on
+    the log, so the chunk selector (source/select.py) picks among them by counting them in the data."""
+    parsed = _sre.parse(pattern)
+    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
+        return ()
+    runs: list[str] = []
+    runs.append("".join(_walk(parsed, [], runs)))
+    return tuple(sorted({r for r in runs if r}, key=lambda r: (-len(r), r)))
+
+
 def _walk(items: Any, run: list[str], runs: list[str]) -> list[str]:
     """Extend ``run`` with the items' literal text; finished runs go to ``runs``; returns the open run."""
     for op, av in items:

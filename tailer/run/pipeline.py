@@ -21,28 +21,32 @@ import contextlib
 import dataclasses
 import json
 import logging
+import operator
 import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from tailer.record import Origin, Record, build_payload
 from tailer.rules.engine import RuleSet
-from tailer.run.endpoint import resolve_endpoint
-from tailer.ship.deadletter import DeadLetterWriter
+from tailer.rules.prefilter import required_literals
 from tailer.ship.settings import EndpointSettings
-from tailer.ship.shipper import Outcome, Shipper
 from tailer.source.reader import Line
+from tailer.source.select import LineSelector
 from tailer.state.statedir import StateDir
 from tailer.state.watermark import Watermark
+
+if TYPE_CHECKING:  # the sending side is imported only when sending: a dry run starts without aiohttp/httpx
+    import httpx
+
+    from tailer.ship.shipper import Outcome, Shipper
 
 log = logging.getLogger("tailer.pipeline")
 
 EXIT_ABORTED = 130
+_CUT = operator.itemgetter(3)  # Line.cut
 
 
 class Lane(Protocol):
@@ -75,6 +79,7 @@ class Counters:
     dead_lettered: int = 0
     state_writes: int = 0
     state_write_failures: int = 0
+    matched_by_rule: dict[str, int] = dataclasses.field(default_factory=dict)  # counted on matched lines only
 
 
 @dataclass(slots=True, frozen=True)
@@ -112,27 +117,57 @@ class Pipeline:
         emit: Callable[[Record], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.rules = rules  # swapped by a reload (SIGHUP); a batch in progress keeps the old ones
+        self.rules = rules
         self.window = window
         self.counters = Counters()
         self.shipper: Shipper | None = None
         self._emit = emit
         self._clock = clock
 
-    async def feed(self, lane: Lane, lines: Sequence[Line]) -> None:
-        """Every line of ``lines`` (complete, in offset order) of ``lane``: matched, filtered, shipped."""
-        c, rules, window, shipper = self.counters, self.rules, self.window, self.shipper
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        """Swapped by a reload (SIGHUP); a batch in progress keeps the old ones."""
+        self._rules = rules
+        self._selectors: dict[str, LineSelector] = {}
+
+    def selector(self, encoding: str) -> LineSelector:
+        """Which lines of a file in ``encoding`` can match the current rules (source/select.py)."""
+        sel = self._selectors.get(encoding)
+        if sel is None:
+            literal_sets = [
+                required_literals(r.pattern) if self._rules.prefilter else () for r in self._rules.rules
+            ]
+            sel = self._selectors[encoding] = LineSelector(literal_sets, encoding)
+        return sel
+
+    async def feed(
+        self, lane: Lane, lines: Sequence[Line], *, end: int | None = None, count: int | None = None,
+        cut: int | None = None,
+    ) -> None:  # fmt: skip
+        """The complete lines of ``lane`` one read gave (in offset order): matched, filtered, shipped.
+
+        With a selecting read, ``lines`` are only those that can match, and ``end`` (just past the read's
+        last complete line), ``count`` and ``cut`` cover the lines between them, which settle at once."""
+        c, rules, window, shipper = self.counters, self._rules, self.window, self.shipper
         watermark, path, key_of = lane.watermark, lane.path, lane.record_key
+        if count is None:
+            c.lines += len(lines)
+        else:
+            c.lines += count
+            c.skipped += count - len(lines)  # not selected: they cannot match any rule
+        c.cut_lines += sum(map(_CUT, lines)) if cut is None else cut
         for line in lines:
-            c.lines += 1
-            if line.cut:
-                c.cut_lines += 1
             match = rules.match(line.text, Origin(key_of(line.end), path, line.end))
             if match is None:
                 c.skipped += 1
-                watermark.skip(line.end)
                 continue
             c.matched += 1
+            by_rule = c.matched_by_rule
+            by_rule[match.rule] = by_rule.get(match.rule, 0) + 1
             record = match.record
             if record is None:
                 c.no_record += 1
@@ -140,7 +175,6 @@ class Pipeline:
                     c.unmapped += 1
                 else:
                     c.invalid += 1
-                watermark.skip(line.end)
                 continue
             refused = window.refuses(record.event_ts)
             if refused is not None:
@@ -148,16 +182,23 @@ class Pipeline:
                     c.untimed += 1
                 else:
                     c.outside_window += 1
-                watermark.skip(line.end)
                 continue
             c.records += 1
             if shipper is None:
                 if self._emit is not None:
                     self._emit(record)
-                watermark.skip(line.end)
                 continue
-            watermark.track(line.end)  # before submit: a cancelled submit still holds the checkpoint back
+            # The lines before this one settled already (they gave no record); this one is tracked
+            # before submit, so a submit cancelled by a stop still holds the checkpoint back.
+            if line.start > watermark.read_offset:
+                watermark.skip(line.start)
+            watermark.track(line.end)
             await shipper.submit(record, lane)
+        last = lines[-1].end if lines else 0
+        if end is not None and end > last:
+            last = end
+        if last > watermark.read_offset:
+            watermark.skip(last)
 
     def on_settled(self, record: Record, outcome: Outcome) -> None:
         lane: Lane | None = outcome.ticket
@@ -181,6 +222,10 @@ class Pipeline:
     ) -> AsyncIterator[Shipper]:
         """The endpoint resolved (``embedded`` started), the dead-letter file, the shipper settling into
         this pipeline; closed (in-flight records cancelled, left unsettled) on the way out."""
+        from tailer.run.endpoint import resolve_endpoint
+        from tailer.ship.deadletter import DeadLetterWriter
+        from tailer.ship.shipper import Shipper
+
         with resolve_endpoint(endpoint, state.receiver_db) as resolved:
             dead = DeadLetterWriter(state.dead_letter)
             async with Shipper(

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from tailer.config.settings import Settings
 from tailer.errors import CheckpointError
@@ -34,13 +34,15 @@ from tailer.run.pipeline import Pipeline, Stopper, Window, payload_printer, with
 from tailer.run.replay_files import collect_files, content_key
 from tailer.run.replay_order import in_shard
 from tailer.run.replay_report import Progress, ReplaySummary
-from tailer.ship.shipper import Shipper
 from tailer.source.identity import record_file_id
 from tailer.source.reader import LineReader, open_log
-from tailer.source.settings import source_for
+from tailer.source.settings import SourceSettings, source_for
 from tailer.state.checkpoint import CheckpointStore, FileCheckpoint
 from tailer.state.statedir import StateDir
 from tailer.state.watermark import Watermark
+
+if TYPE_CHECKING:
+    from tailer.ship.shipper import Shipper
 
 log = logging.getLogger("tailer.replay")
 
@@ -122,6 +124,8 @@ class _Replay:
         self.stopper = Stopper(on_stop=self._cancel_reading)
         self._reading: asyncio.Task[None] | None = None
         self._finished: list[tuple[str, int]] = []  # (key, end) read to the end, maybe not all settled
+        self.read_by_source: dict[SourceSettings, list[int]] = {}  # [lines, bytes] per source (metrics)
+        self.shipper: Shipper | None = None  # kept after the run for --metrics-file
 
     # -- state ---------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -178,16 +182,24 @@ class _Replay:
             reader = LineReader(
                 stream, offset=start, encoding=source.encoding, max_line_bytes=source.max_line_bytes
             )
+            select = self.pipeline.selector(reader.encoding)
+            lines_before = self.pipeline.counters.lines
             while not stopper.stopping:
-                lines = reader.read()
-                if not lines and reader.at_eof:
+                lines = reader.read(select=select)
+                if reader.last_count:
+                    await self.pipeline.feed(
+                        lane, lines, end=reader.offset, count=reader.last_count, cut=reader.last_cut
+                    )
+                if reader.at_eof:
                     last = reader.flush()  # a rotated file's last line may lack its newline
-                    if last is None:
-                        break
-                    lines = [last]
-                await self.pipeline.feed(lane, lines)
+                    if last is not None:
+                        await self.pipeline.feed(lane, [last])
+                    break
                 progress.show(s, index, path.name, _disk_position(stream))
                 await asyncio.sleep(0)  # a dry run never waits on the shipper: let a signal in
+            read = self.read_by_source.setdefault(source, [0, 0])  # per file, not per read: for metrics
+            read[0] += self.pipeline.counters.lines - lines_before
+            read[1] += reader.offset - start
             if not stopper.stopping:
                 entry.size = reader.offset
                 self._finished.append((key, reader.offset))
@@ -253,6 +265,7 @@ class _Replay:
     async def _send_all(self, files: list[Path], progress: Progress) -> None:
         endpoint = with_rate(self.settings.endpoint, self.options.rate)
         async with self.pipeline.shipping(endpoint, self.state) as shipper:
+            self.shipper = shipper
             saver = asyncio.create_task(self._save_periodically())
             try:
                 await self._read_all(files, progress, shipper)
@@ -271,11 +284,18 @@ async def replay(
     out: TextIO | None = None,
     progress_to: TextIO | None = None,
     on_files: Callable[[list[Path]], None] | None = None,
+    metrics_file: Path | None = None,
 ) -> ReplaySummary:
     """Replay ``paths`` (files or directories). ``out`` receives --dry-run payloads (default stdout);
-    ``progress_to`` a one-line progress display (pass a terminal, or None)."""
+    ``progress_to`` a one-line progress display (pass a terminal, or None); ``metrics_file`` receives the
+    counters at the end, in the node-exporter textfile format (also after an interruption)."""
     files = collect_files(paths, settings)
     if on_files is not None:
         on_files(files)
     runner = _Replay(settings, options, out or sys.stdout)
-    return await runner.run(files, Progress(progress_to, files))
+    summary = await runner.run(files, Progress(progress_to, files))
+    if metrics_file is not None:
+        from tailer.run.metrics import write_replay_textfile  # prometheus_client only when asked for
+
+        write_replay_textfile(metrics_file, runner)
+    return summary

@@ -15,6 +15,10 @@ One reader serves ``run`` and ``replay``. Limits, stated honestly:
   without being held, so memory stays bounded even for a 1 GB line with no newline yet. It is counted in
   ``stats.cut_lines``; its ``end`` is past its real newline.
 - Offsets of a gzip stream are offsets in the uncompressed data.
+- With a ``select`` (tailer/source/select.py), ``read()`` decodes and returns only the complete lines that
+  can match a rule (plus the one completing a held partial line); ``last_count`` and ``last_cut`` say how
+  many complete lines, and cut lines, the read passed in all. ``stats.replaced`` then counts the decoded
+  lines only.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from itertools import accumulate, count, repeat
 from operator import add
 from typing import BinaryIO, NamedTuple
+
+from tailer.source.select import LineSelector
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK = 1 << 20
@@ -101,6 +107,8 @@ class LineReader:
         self._held: list[bytes] = []
         self._held_kept = 0
         self._error: Exception | None = None  # a stream error deferred until the lines before it are out
+        self.last_count = 0  # complete lines the last read() passed, returned or not
+        self.last_cut = 0  # of which cut (longer than max_line_bytes)
 
     @property
     def position(self) -> int:
@@ -112,33 +120,47 @@ class LineReader:
         """Bytes of the partial line kept in memory (at most max_line_bytes)."""
         return self._held_kept
 
-    def read(self, max_bytes: int = DEFAULT_CHUNK) -> list[Line]:
-        """Read up to ``max_bytes`` and return the lines they complete (maybe none)."""
+    def read(self, max_bytes: int = DEFAULT_CHUNK, select: LineSelector | None = None) -> list[Line]:
+        """Read up to ``max_bytes`` and return the lines they complete (maybe none); with ``select``, only
+        those that can match (see the module docstring)."""
+        self.last_count = self.last_cut = 0
         data = self._read_chunk(max_bytes)
         # _read_chunk is short only at end of stream, or before an error it defers to the next call.
         self.at_eof = len(data) < max_bytes and self._error is None
         if not data:
             return []
         self.stats.bytes += len(data)
+        cut_before = self.stats.cut_lines
         parts = data.split(b"\n")
         tail = parts.pop()
         if not parts:  # no newline in this chunk: it all continues the partial line
             self._hold(tail)
             return []
+        self.last_count = len(parts)
         out: list[Line] = []
         start = self.offset
+        base = 0  # where in data the parts still to turn into lines begin
         if self._held_len:  # the first part completes the held line
+            base = len(parts[0]) + 1
             self._hold(parts[0])
             raw, length = self._take_held()
             end = start + length + 1
-            out.append(self._make(raw, start, end, length > self.max_line_bytes))
+            if select is None or select.wants(raw):
+                out.append(self._make(raw, start, end, length > self.max_line_bytes))
+            else:
+                self.stats.lines += 1
+                self.stats.cut_lines += length > self.max_line_bytes
             start = end
             del parts[0]
         if parts:
-            start = self._bulk(parts, start, out, b"\r" in data)
+            if select is None or select.everything:
+                start = self._bulk(parts, start, out, b"\r" in data)
+            else:
+                start = self._selected(data, base, parts, start, out, select)
         self.offset = start
         if tail:
             self._hold(tail)
+        self.last_cut = self.stats.cut_lines - cut_before
         return out
 
     def flush(self) -> Line | None:
@@ -221,6 +243,38 @@ class LineReader:
         out.extend(map(_new_tuple, repeat(Line), zip(texts, starts, ends, repeat(False))))
         self.stats.lines += len(parts)
         return ends[-1]
+
+    def _selected(
+        self, data: bytes, base: int, parts: list[bytes], start: int, out: list[Line], select: LineSelector
+    ) -> int:
+        """Only the parts that can match become lines; the others are counted, never decoded."""
+        ends = list(map(add, accumulate(map(len, parts)), count(base + 1)))  # in data, past each newline
+        shift = start - base  # data position -> file offset
+        limit = self.max_line_bytes
+        chosen = select.select(data, base, ends, parts)
+        self.stats.lines += len(parts)
+        if max(map(len, parts)) > limit:
+            self.stats.cut_lines += sum(1 for n in map(len, parts) if n > limit)
+        if not chosen:
+            return ends[-1] + shift
+        picked = [parts[i] for i in chosen]
+        line_ends = [ends[i] + shift for i in chosen]
+        line_starts = [(ends[i - 1] if i else base) + shift for i in chosen]
+        if max(map(len, picked)) > limit:  # rare: cut lines one by one (_make counts them: undo ours)
+            self.stats.lines -= len(picked)
+            self.stats.cut_lines -= sum(1 for p in picked if len(p) > limit)
+            for part, s, e in zip(picked, line_starts, line_ends, strict=True):
+                cut = len(part) > limit
+                out.append(self._make(part[:limit] if cut else part, s, e, cut))
+            return ends[-1] + shift
+        if b"\r" in data:
+            picked = [p[:-1] if p.endswith(b"\r") else p for p in picked]
+        try:
+            texts = list(map(bytes.decode, picked, repeat(self.encoding)))
+        except UnicodeDecodeError:
+            texts = list(map(self._decode, picked))
+        out.extend(map(_new_tuple, repeat(Line), zip(texts, line_starts, line_ends, repeat(False))))
+        return ends[-1] + shift
 
     def _decode(self, raw: bytes) -> str:
         try:
