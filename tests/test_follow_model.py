@@ -33,6 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from tailer.source.fileset import Follower
 from tailer.source.identity import FINGERPRINT_BYTES
+from tailer.source.lifecycle import State
 from tailer.source.settings import SourceSettings
 from tailer.source.tailfile import TailedFile
 from tailer.state.checkpoint import CheckpointStore
@@ -290,7 +291,12 @@ class FollowerMachine(RuleBasedStateMachine):
         stats = self.follower.stats
         event(f"copy continued a truncated file: {stats.copies_recognised > 0}")
         event(f"duplicates delivered: {bool(dups)}")
-        open_left = [tf for tf in self.follower.open_files() if tf.path.endswith(".3") or tf.deleted]
+        # Every file left open is followed: rotated-away and deleted ones were drained, finished and closed.
+        open_left = [
+            tf
+            for tf in self.follower.open_files()
+            if tf.path.endswith(".3") or tf.state is not State.FOLLOWING
+        ]
         assert not open_left, f"rotated-away or deleted files still open after the drain: {open_left}"
 
 

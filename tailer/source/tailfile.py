@@ -6,6 +6,12 @@ keeps its key, read position and watermark *without* a descriptor, and a rotated
 (copytruncate's ``app.log.1``) is attached to it later and continues from that position: the bytes written
 before the truncation that we had not read yet are recovered from the copy, and nothing is resent.
 
+Its life is the explicit state machine of ``tailer.source.lifecycle`` (FOLLOWING, MOVED, DRAINING,
+DELETED, FINISHED with a descriptor; DETACHED, TRUNCATED_AWAY, DONE without): the follower calls the
+transitions, and one called from a state that does not allow it raises ``LifecycleError``. The transitions
+that take or give the descriptor are here (``attach``, ``finish``, ``retire``, ``truncated_away``,
+``detach``, ``close``), the others there.
+
 Identity and offset are always taken together from the open descriptor (``identify(fd)``, ``os.fstat``,
 ``os.pread``), never from a path that may name another file by now (pygtail's lesson). No clock, no
 watchdog, no HTTP here: the follower decides when, this class answers what.
@@ -18,6 +24,7 @@ import os
 from typing import BinaryIO
 
 from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, head_key, identify, offset_hash
+from tailer.source.lifecycle import Lifecycle, LifecycleError
 from tailer.source.reader import Line, LineReader
 from tailer.source.settings import SourceSettings
 from tailer.state.checkpoint import FileCheckpoint
@@ -34,7 +41,7 @@ class Change(enum.Enum):
     MOVED = "moved"  # the path names another inode, or nothing: renamed (rotation) or unlinked
 
 
-class TailedFile:
+class TailedFile(Lifecycle):
     """One logical file. ``key`` is its identity key (fingerprint, or dev/ino while too short)."""
 
     def __init__(
@@ -58,16 +65,9 @@ class TailedFile:
         self.size = size
         self.watermark = Watermark(offset)
         self.last_ack_at = last_ack_at
-        self.done = done  # no descriptor will read it again, and everything read is settled
-        self.draining = False  # rotated away or deleted: read to EOF, then finish
-        self.deleted = False
-        self.finished = False  # drained and its partial last line flushed: close once settled
-        self.truncated_away = False  # its bytes were truncated: a copy with its head may continue it
-        self.moved = False  # reconcile saw the path name something else; the next scan decides
+        super().__init__(done=done)
         self.more = False  # the last read stopped at the budget, not at end of file
         self.unread_at_change = 0  # bytes known to be there and not read when it was truncated/rewritten
-        self.idle_since: float | None = None  # monotonic time a draining file was first seen idle at EOF
-        self.gone_since: float | None = None  # monotonic time it was first seen settled without descriptor
         self.updated_at = 0.0
         self.source: SourceSettings | None = None  # set by the follower: encoding, max_line_bytes
         self._stream: BinaryIO | None = None
@@ -89,14 +89,41 @@ class TailedFile:
         return tf
 
     def __repr__(self) -> str:
-        state = "open" if self.attached else "done" if self.done else "closed"
+        state = self._state.value
         return f"TailedFile({self.path!r}, key={self.key[:12]!r}, {state}, read={self.read_offset})"
 
-    # -- descriptor --------------------------------------------------------------------------------
+    # -- transitions that take or give the descriptor (the others: lifecycle.Lifecycle) ----------------
 
-    @property
-    def attached(self) -> bool:
-        return self._stream is not None
+    def finish(self) -> Line | None:
+        """Drained: flush the held partial last line (returned, if any); closed once everything settles."""
+        self._enter("finish")
+        return self.flush()
+
+    def retire(self) -> None:
+        """Finished and settled: close the descriptor; ``done`` from here on, in the checkpoint too."""
+        self._check("retire")
+        if not self.settled:
+            raise LifecycleError(f"retire: {self!r} has {self.watermark.in_flight} line(s) in flight")
+        self._enter("retire")
+        self._release().close()
+
+    def truncated_away(self) -> BinaryIO:
+        """Truncated or rewritten under us: the descriptor is handed back (to read as a new logical file
+        from 0) and this one keeps its key, read position and watermark for a copy to continue."""
+        self._enter("truncated_away")
+        return self._release()
+
+    def detach(self) -> BinaryIO:
+        """Give up the descriptor (kept open, for the caller to reuse); reading position is remembered."""
+        self._enter("detach")
+        return self._release()
+
+    def close(self) -> None:
+        """Close the descriptor (stopping, a read error): found again, it resumes where it stood."""
+        self._enter("close")
+        self._release().close()
+
+    # -- descriptor --------------------------------------------------------------------------------
 
     @property
     def read_offset(self) -> int:
@@ -111,34 +138,27 @@ class TailedFile:
         self, stream: BinaryIO, ident: FileIdentity, offset: int, *, encoding: str, max_line_bytes: int
     ) -> None:
         """Read ``stream`` (the open file ``ident``) from ``offset`` on, as this logical file."""
-        if self._stream is not None:
-            raise RuntimeError(f"{self!r} already has a descriptor")
+        self._check("attach")
         stream.seek(offset)
-        self._stream = stream
-        self._reader = LineReader(stream, offset=offset, encoding=encoding, max_line_bytes=max_line_bytes)
+        reader = LineReader(stream, offset=offset, encoding=encoding, max_line_bytes=max_line_bytes)
         self.fingerprint, self.dev, self.ino = ident.fingerprint, ident.dev, ident.ino
         self._resume_at, self._resume_hash = offset, offset_hash(stream.fileno(), offset)
         if self.watermark.offset == offset:
             self._ck_offset, self._ck_hash = offset, self._resume_hash
-        self.done = self.draining = self.deleted = self.finished = self.moved = False
-        self.idle_since = self.gone_since = None
         self._held_hash = None
         self.size = os.fstat(stream.fileno()).st_size
+        self._stream, self._reader = stream, reader  # last: a failed attach leaves no descriptor behind
+        self._enter("attach")
 
-    def detach(self) -> BinaryIO:
-        """Give up the descriptor (kept open, for the caller to reuse); reading position is remembered."""
+    def _release(self) -> BinaryIO:
+        """The descriptor, given up by a transition; the reading position is remembered."""
         stream, self._stream = self._stream, None
-        if stream is None:
-            raise RuntimeError(f"{self!r} has no descriptor")
+        assert stream is not None, "an open state without a descriptor"
         self.remember_checkpoint_hash(stream.fileno())
         self._reader = None
         self.more = False
         self._held_hash = None
         return stream
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self.detach().close()
 
     def accepts(self, fd: int, size: int) -> bool:
         """Is the file open on ``fd`` this logical file, so reading may continue at our read position?"""
