@@ -23,6 +23,16 @@ from tailer.rules.engine import compile_rules
 from tailer.rules.linear import _SPACE, _WORD, compile_linear
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def restore_tailer_logging():
+    """``tailer check`` in-process runs setup_logging, which stops the "tailer" logger propagating; put it
+    back so later tests' caplog still sees their records."""
+    logger = logging.getLogger("tailer")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 HOSTILE_USER = [
     r"^(?P<ext1>(a+)+)$",
     r"(?P<ext1>a|aa)+$",
