@@ -3,6 +3,7 @@ conftest does): a follower or shipper that forgets to close something fails the 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -50,6 +51,16 @@ def no_leaks(request):
             details.append("fds: " + ", ".join(targets))
     if details:
         pytest.fail("test leaked " + "; ".join(details))
+
+
+@pytest.fixture(autouse=True)
+def tailer_logger_restored():
+    """An in-process CLI call (click's CliRunner) routes the "tailer" logger to its own stderr handler
+    and stops propagation, which would hide every later test's log records from caplog."""
+    logger = logging.getLogger("tailer")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def pytest_configure(config):
