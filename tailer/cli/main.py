@@ -69,6 +69,11 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
 @click.option("--shard", metavar="K/N", help="Take a stable K-th of N shares of the files (1 <= K <= N).")
 @click.option("--restart", is_flag=True, help="Forget this replay's saved progress and start over.")
 @click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="At the end, write the counters here in the node-exporter textfile format (name it *.prom).",
+)
+@click.option(
     "--list",
     "list_only",
     is_flag=True,
@@ -82,7 +87,8 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
     help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
 )
 def replay(
-    config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, list_only, grace
+    config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, list_only, grace,
+    metrics_file,
 ) -> None:
     """Send what historical files (plain or .gz) hold, oldest first, resumably.
 
@@ -116,7 +122,9 @@ def replay(
         since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart
     )
     progress = sys.stderr if sys.stderr.isatty() else None
-    summary = asyncio.run(do_replay(settings, list(paths), options, out=sys.stdout, progress_to=progress))
+    summary = asyncio.run(
+        do_replay(settings, list(paths), options, out=sys.stdout, progress_to=progress, metrics_file=metrics_file)
+    )
     out = sys.stderr if dry_run else sys.stdout
     for line in summary.lines_text():
         click.echo(line, file=out)

@@ -31,6 +31,9 @@ import httpx
 
 from tailer.config.settings import Settings, load_settings
 from tailer.errors import TailerError
+from tailer.run import sdnotify
+from tailer.run.metrics import agent_facts, judge_health
+from tailer.run.metrics_server import MetricsServer, serve_agent
 from tailer.run.pipeline import Counters, Pipeline, Stopper, flat_stats
 from tailer.ship.shipper import Shipper
 from tailer.source.fileset import READ_BUDGET, Follower
@@ -81,6 +84,11 @@ class Agent:
         self._saved: dict[str, FileCheckpoint] | None = None
         self._stopper: Stopper | None = None
         self._wake: asyncio.Event | None = None
+        # For /healthz (tailer.run.metrics): the two loops, and when the checkpoint was last known current.
+        self.reading_task: asyncio.Task[None] | None = None
+        self.checkpoint_task: asyncio.Task[None] | None = None
+        self.checkpoint_ok_at = time.monotonic()  # written, or nothing to write
+        self.checkpoint_error: str | None = None  # the last failed write's error, until one succeeds
 
     @property
     def counters(self) -> Counters:
@@ -98,7 +106,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.state.prepare()
-        stopper = self._stopper = Stopper(on_hup=self.reload).install(self._handle_signals)
+        stopper = self._stopper = Stopper(on_stop=self._stopping, on_hup=self.reload).install(self._handle_signals)
         try:
             with self.state.lock(RUN_LOCK_NAME, "tailer run"):
                 entries = self.store.load()
@@ -117,14 +125,17 @@ class Agent:
                     log.info(
                         "following %d source(s); checkpoint %s", len(self.settings.sources), self.store.path
                     )
-                    if self.settings.metrics_listen:
-                        # Said rather than silently ignored: the key is accepted so configs can be written now.
-                        log.warning("metrics.listen is set, but /metrics is not served yet by this version")
                     self.follower.start()
+                    server: MetricsServer | None = None
                     try:
+                        if self.settings.metrics_listen:
+                            server = serve_agent(self, self.settings.metrics_listen, loop)
+                        sdnotify.ready(f"following {len(self.settings.sources)} source(s)")
                         await self._serve(stop)
                         await stopper.drain(shipper, self.grace)
                     finally:
+                        if server is not None:
+                            server.stop()
                         saved = self.save_checkpoint()  # before the descriptors close: hashes come from them
                         self.follower.stop()
                     return stopper.exit_code if saved else 1
@@ -168,14 +179,17 @@ class Agent:
             return True
         entries = self.follower.snapshot(self._clock())
         if entries == self._saved:
+            self.checkpoint_ok_at = time.monotonic()
             return True
         try:
             self.store.save(entries)
         except TailerError as exc:
             self.counters.state_write_failures += 1
+            self.checkpoint_error = str(exc)
             log.error("%s; positions are kept in memory and the write is retried", exc)
             return False
         self._saved = entries
+        self.checkpoint_ok_at, self.checkpoint_error = time.monotonic(), None
         self.counters.state_writes += 1
         return True
 
@@ -201,8 +215,8 @@ class Agent:
         """Read until a stop (ours, or the caller's ``stop``); a dead read loop raises why."""
         stopper = self._stopper
         assert stopper is not None
-        reading = asyncio.create_task(self._read_loop(), name="tailer-read")
-        ticking = asyncio.create_task(self._checkpoint_loop(), name="tailer-checkpoint")
+        reading = self.reading_task = asyncio.create_task(self._read_loop(), name="tailer-read")
+        ticking = self.checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="tailer-checkpoint")
         waits = {asyncio.create_task(stopper.event.wait())}
         if stop is not None:
             waits.add(asyncio.create_task(stop.wait()))
@@ -233,6 +247,11 @@ class Agent:
         while True:
             await asyncio.sleep(self.checkpoint_interval)
             self.save_checkpoint()
+            if not judge_health(agent_facts(self)):
+                sdnotify.watchdog()  # only while healthy: systemd restarts a unit whose pings stop
+
+    def _stopping(self) -> None:
+        sdnotify.stopping("stopping: draining in-flight records, then writing the checkpoint")
 
     def _wake_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         """A wake-up callable for watchdog's thread (it must not block, and the loop may be closing)."""

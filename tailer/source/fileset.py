@@ -78,6 +78,8 @@ class Follower:
         self.rotate_wait = rotate_wait
         self.forget_after = forget_after
         self.stats = FollowStats()
+        # [lines, bytes] read per source (None: a file whose source is unknown), counted per batch (metrics)
+        self.read_by_source: dict[SourceSettings | None, list[int]] = {}
         self.registry = FileRegistry(checkpoints or {}, self.stats)
         self.more = False  # some file has more to read than the last poll's budget allowed
         self.watcher = Watcher(wake) if wake is not None else None
@@ -154,6 +156,9 @@ class Follower:
                 continue
             if lines:
                 batches.append(Batch(tf, lines))
+                read = self.read_by_source.setdefault(tf.source, [0, 0])
+                read[0] += len(lines)
+                read[1] += lines[-1].end - lines[0].start
             self.more = self.more or tf.more
             ident = tf.new_identity()
             if ident is not None:
