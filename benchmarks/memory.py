@@ -37,6 +37,7 @@ class Child:
         self.proc = spawn(cmd, err)
         self.maxrss_mb: float | None = None
         self.err = err
+        self.stopping = False  # after our SIGTERM any exit is expected (replay says "interrupted", exit 1)
 
     def alive(self) -> bool:
         if self.maxrss_mb is None:
@@ -44,7 +45,7 @@ class Child:
             if pid:
                 self.maxrss_mb = usage.ru_maxrss / 1024
                 code = os.waitstatus_to_exitcode(status)
-                if code not in (0, -signal.SIGTERM):
+                if code != 0 and not self.stopping:
                     last = self.err.read_text(errors="replace").strip().splitlines()[-1:]
                     raise RuntimeError(f"child exited with {code}: {' '.join(last)}")
         return self.maxrss_mb is None
@@ -57,6 +58,7 @@ class Child:
     def stop(self) -> float:
         """SIGTERM (SIGKILL 30 s later); the peak RSS in MB."""
         if self.alive():
+            self.stopping = True
             self.proc.send_signal(signal.SIGTERM)
             self.wait_alive(30.0)
         if self.alive():
