@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import statistics
+
 from benchmarks.chaos.harness import Result
 
-COLUMNS = ("scenario", "expected", "received", "lost", "resent", "crashes", "resent/crash max",
-           "bound/crash max", "within bound", "stored dup", "unrecoverable", "result")  # fmt: skip
+COLUMNS = ("scenario", "expected", "received", "lost", "resent", "crashes", "resent/crash med/max",
+           "bound/crash med/max", "within bound", "stored dup", "unrecoverable", "result")  # fmt: skip
+
+
+def _med_max(values: list[int]) -> str:
+    return f"{int(statistics.median(values))}/{max(values)}" if values else "-"
 
 
 def _row(r: Result) -> list[str]:
@@ -17,8 +23,8 @@ def _row(r: Result) -> list[str]:
         f"{r.lost:,}",
         f"{r.resent:,}",
         str(r.crashes) if crashed else "-",
-        str(max(r.resent_per_crash, default=0)) if crashed else "-",
-        str(max(r.bound_per_crash, default=0)) if crashed else "-",
+        _med_max(r.resent_per_crash) if crashed else "-",
+        _med_max(r.bound_per_crash) if crashed else "-",
         ("yes" if r.within_bound else "NO") if crashed else "-",
         f"{r.stored_dup:,}",
         "-" if r.unrecoverable is None else f"{r.unrecoverable:,}",

@@ -263,6 +263,9 @@ def _live(ctx: Ctx, name: str, chaos: Callable[[Live], None], *, seconds: float,
                     unrecoverable=gone if unrecoverable else None)  # fmt: skip
             if live.crashes:
                 _per_crash(res, live.crashes, _resends(live.recv, ws.db, live.acked_before), lines)
+            faults = {k: v for k, v in sorted(live.recv.stats.items()) if k != 200}
+            if faults:
+                res.notes.append("receiver refused: " + ", ".join(f"{v} x {k}" for k, v in faults.items()))
             if proxy is not None:
                 res.notes.append("proxy: " + ", ".join(f"{k} {v}" for k, v in sorted(proxy.counts.items())))
             dead = ws.state / "dead-letter.jsonl"
