@@ -9,18 +9,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchmarks.chaos
 from benchmarks.chaos.report import table
 from benchmarks.chaos.scenarios import SCENARIOS, Ctx
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m benchmarks.chaos", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python3 -m benchmarks.chaos", description=benchmarks.chaos.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--kills", type=int, default=None, help="SIGKILLs of tailer run per nonce mode "
                     "(default 50; 5 with --quick); replay is killed max(2, N // 5) times")  # fmt: skip
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), metavar="NAME",
                     help="run only this one (repeatable; default all): " + ", ".join(SCENARIOS))  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="the CI-sized version (seconds, not minutes)")
-    ap.add_argument("--seed", type=int, default=20261203)
+    ap.add_argument("--seed", type=int, default=20261203, help="seeds the kill moments and fault mixes")
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir, removed)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
