@@ -86,3 +86,27 @@ def test_tailer_replay_starts_cleanly_on_a_broken_replay_state_and_skips_nothing
     assert sorted(p.name for p in state.glob("replay-*.json")) == [REPLAY_STATE], "replay used this state file"
     assert delivered(receiver) == Counter(range(LINES)), err
     _assert_noticed(case, state, REPLAY_STATE, err)
+
+
+@pytest.mark.parametrize("case", sorted(WELL_FORMED))
+def test_tailer_replay_of_a_gz_archive_with_an_offset_past_its_end_skips_nothing(tmp_path, receiver, case):
+    """The same for a .gz: seeking a gzip stream past its end does not fail, it just reads nothing, so an
+    offset past the uncompressed end must be noticed some other way than by an error."""
+    cfg = write_live_config(tmp_path, receiver.url)
+    log = write_log(tmp_path / "logs" / "app.log.1.gz", [vote_line(i) for i in range(LINES)], gz=True)
+    with open_log(log) as stream:
+        key = identify_stream(stream)
+    assert key is not None
+    text = (GOLDEN / case).read_bytes().replace(b"@KEY@", key.encode()).replace(b"@LOG@", str(log).encode())
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / REPLAY_STATE).write_bytes(text)
+    replay = start_replay(cfg, str(log))
+    try:
+        code = replay.proc.wait(timeout=60)
+    finally:
+        replay.stop(signal.SIGKILL)
+    err = replay.stderr()
+    assert code == 0 and "Traceback" not in err, err
+    assert sorted(p.name for p in state.glob("replay-*.json")) == [REPLAY_STATE]
+    assert delivered(receiver) == Counter(range(LINES)), err
