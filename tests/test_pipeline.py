@@ -7,7 +7,8 @@ import hashlib
 import io
 import json
 
-from replay_helpers import vote_line, write_config
+from live_helpers import start_run, status_json, wait_until, write_live_config
+from replay_helpers import vote_line, write_config, write_log
 
 from tailer.config.settings import load_settings
 from tailer.run.pipeline import Pipeline, Window, payload_printer
@@ -98,3 +99,21 @@ def test_live_and_replay_name_a_record_alike_and_as_the_contract_says(tmp_path):
             assert tf.record_key(end) == want
             assert lane.record_key(end) == (want if end < 1024 else key)
         tf.detach()
+
+
+def test_live_following_settles_noise_only_reads_and_counts_every_line(tmp_path, receiver):
+    """Live reads select too: a read that hands out no line (only noise) still moves the checkpoint
+    to the end of what it passed, and the line counters count every line."""
+    cfg = write_live_config(tmp_path, receiver.url)
+    log = tmp_path / "logs" / "app.log"
+    write_log(log, [vote_line(i) for i in range(3)])
+    run = start_run(cfg)
+    try:
+        assert wait_until(lambda: receiver.count() == 3)
+        with open(log, "a", encoding="utf-8") as f:
+            f.writelines(f"2026-11-01 00:00:00 INFO heartbeat {i} {'z' * 60}\n" for i in range(20_000))
+        size = log.stat().st_size
+        assert wait_until(lambda: [f["offset"] for f in status_json(cfg)["files"]] == [size])
+    finally:
+        assert run.stop() == 0, run.stderr()
+    assert receiver.count() == 3

@@ -106,7 +106,9 @@ class Agent:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.state.prepare()
-        stopper = self._stopper = Stopper(on_stop=self._stopping, on_hup=self.reload).install(self._handle_signals)
+        stopper = self._stopper = Stopper(on_stop=self._stopping, on_hup=self.reload).install(
+            self._handle_signals
+        )
         try:
             with self.state.lock(RUN_LOCK_NAME, "tailer run"):
                 entries = self.store.load()
@@ -121,6 +123,7 @@ class Agent:
                         read_budget=self.read_budget,
                         rescan_interval=self.rescan_interval,
                         rotate_wait=self.rotate_wait,
+                        select=self.pipeline.selector,
                     )
                     log.info(
                         "following %d source(s); checkpoint %s", len(self.settings.sources), self.store.path
@@ -216,7 +219,9 @@ class Agent:
         stopper = self._stopper
         assert stopper is not None
         reading = self.reading_task = asyncio.create_task(self._read_loop(), name="tailer-read")
-        ticking = self.checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="tailer-checkpoint")
+        ticking = self.checkpoint_task = asyncio.create_task(
+            self._checkpoint_loop(), name="tailer-checkpoint"
+        )
         waits = {asyncio.create_task(stopper.event.wait())}
         if stop is not None:
             waits.add(asyncio.create_task(stop.wait()))
@@ -236,7 +241,7 @@ class Agent:
         while True:
             wake.clear()
             for batch in follower.poll(time.monotonic()):
-                await pipeline.feed(batch.file, batch.lines)
+                await pipeline.feed(batch.file, batch.lines, end=batch.end, count=batch.count, cut=batch.cut)
             if follower.more:
                 await asyncio.sleep(0)  # let deliveries and settlements run between budgets
                 continue

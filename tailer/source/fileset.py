@@ -40,6 +40,7 @@ from tailer.source.identity import identify
 from tailer.source.lifecycle import State
 from tailer.source.reader import Line
 from tailer.source.registry import FileRegistry, FollowStats
+from tailer.source.select import LineSelector
 from tailer.source.settings import SourceSettings
 from tailer.source.tailfile import Change, TailedFile
 from tailer.state.checkpoint import FileCheckpoint
@@ -51,10 +52,15 @@ READ_BUDGET = 1 << 20  # bytes per file per poll: one busy file cannot starve th
 
 @dataclass(slots=True, frozen=True)
 class Batch:
-    """Complete lines just read from one logical file, in offset order."""
+    """What one read of one logical file gave: the lines that can match (all of them without a selector),
+    in offset order, and how far the read went: ``end`` is just past its last complete line, ``count``
+    and ``cut`` the complete (and cut) lines it passed, selected or not."""
 
     file: TailedFile
     lines: list[Line]
+    end: int
+    count: int
+    cut: int
 
 
 class Follower:
@@ -71,8 +77,10 @@ class Follower:
         rescan_interval: float = 1.0,
         rotate_wait: float = 5.0,
         forget_after: float = 24 * 3600.0,
+        select: Callable[[str], LineSelector] | None = None,
     ) -> None:
         self.sources = tuple(sources)
+        self.select = select  # encoding -> which lines can match (the pipeline's rules); None: every line
         self.read_budget = read_budget
         self.rescan_interval = rescan_interval
         self.rotate_wait = rotate_wait
@@ -146,36 +154,44 @@ class Follower:
             self._scan(now)
         batches: list[Batch] = []
         self.more = False
+        select = self.select
         for tf in self.open_files():
+            start = tf.read_offset
             try:
-                lines = tf.read(self.read_budget)
+                lines = tf.read(self.read_budget, select(tf.encoding) if select is not None else None)
+                count, cut = tf.last_count, tf.last_cut
                 if tf.state in (State.DRAINING, State.DELETED):
-                    self._finish_if_drained(tf, now, lines)
+                    flushed = self._finish_if_drained(tf, now, lines)
+                    count, cut = count + flushed, cut + (flushed and lines[-1].cut)
             except OSError as exc:
                 self._lost(tf, exc)
                 continue
-            if lines:
-                batches.append(Batch(tf, lines))
+            if count:
+                end = tf.read_offset
+                batches.append(Batch(tf, lines, end, count, cut))
                 read = self.read_by_source.setdefault(tf.source, [0, 0])
-                read[0] += len(lines)
-                read[1] += lines[-1].end - lines[0].start
+                read[0] += count
+                read[1] += end - start
             self.more = self.more or tf.more
             ident = tf.new_identity()
             if ident is not None:
                 self.registry.rekey(tf, ident)
         return batches
 
-    def _finish_if_drained(self, tf: TailedFile, now: float, lines: list[Line]) -> None:
-        if lines or not tf.at_end():
+    def _finish_if_drained(self, tf: TailedFile, now: float, lines: list[Line]) -> int:
+        """Finish a drained file; 1 when its partial last line was flushed (appended to ``lines``)."""
+        if tf.last_count or not tf.at_end():
             tf.busy()
-            return
+            return 0
         # A renamed file may still get the writer's last lines before it reopens; a deleted one is not
         # waited for.
         if tf.state is State.DRAINING and tf.idle_for(now) < self.rotate_wait:
-            return
+            return 0
         last = tf.finish()
-        if last is not None:
-            lines.append(last)
+        if last is None:
+            return 0
+        lines.append(last)
+        return 1
 
     def _housekeep(self, now: float) -> None:
         for tf in list(self.files.values()):

@@ -26,6 +26,7 @@ from typing import BinaryIO
 from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, head_key, identify, offset_hash
 from tailer.source.lifecycle import Lifecycle, LifecycleError
 from tailer.source.reader import Line, LineReader
+from tailer.source.select import LineSelector
 from tailer.source.settings import SourceSettings
 from tailer.state.checkpoint import FileCheckpoint
 from tailer.state.watermark import Watermark
@@ -67,6 +68,7 @@ class TailedFile(Lifecycle):
         self.last_ack_at = last_ack_at
         super().__init__(done=done)
         self.more = False  # the last read stopped at the budget, not at end of file
+        self.last_count = self.last_cut = 0  # complete (and cut) lines the last read passed
         self.unread_at_change = 0  # bytes known to be there and not read when it was truncated/rewritten
         self.updated_at = 0.0
         self.source: SourceSettings | None = None  # set by the follower: encoding, max_line_bytes
@@ -129,6 +131,10 @@ class TailedFile(Lifecycle):
     def read_offset(self) -> int:
         """Start of the next complete line to read (everything before it was handed out)."""
         return self._reader.offset if self._reader is not None else self._resume_at
+
+    @property
+    def encoding(self) -> str:
+        return self._reader.encoding if self._reader is not None else "utf-8"
 
     @property
     def resume_at(self) -> int:
@@ -198,26 +204,28 @@ class TailedFile(Lifecycle):
             return Change.MOVED
         return Change.NONE
 
-    def read(self, budget: int) -> list[Line]:
-        """Complete lines from at most ``budget`` bytes (lines already handed out are never repeated)."""
+    def read(self, budget: int, select: LineSelector | None = None) -> list[Line]:
+        """Complete lines from at most ``budget`` bytes (lines already handed out are never repeated);
+        with ``select`` only those that can match, ``last_count`` saying how many the read passed."""
         assert self._stream is not None and self._reader is not None
-        lines = self._reader.read(budget)
-        self.more = not self._reader.at_eof
-        position = self._reader.position
-        held = position > self._reader.offset
+        reader = self._reader
+        lines = reader.read(budget, select)
+        self.more = not reader.at_eof
+        self.last_count, self.last_cut = reader.last_count, reader.last_cut
+        position = reader.position
+        held = position > reader.offset
         self._held_hash = offset_hash(self._stream.fileno(), position) if held else None
-        if lines:
+        if reader.last_count:
             fd = self._stream.fileno()
             # What we just read is there: a file that grew past the fingerprint size is re-keyed by the
             # follower right after this read, before any of these lines becomes a record.
-            self.size = max(self.size, self._reader.position)
-            if lines[0].end < FINGERPRINT_BYTES:
+            self.size = max(self.size, position)
+            if lines and lines[0].end < FINGERPRINT_BYTES:
                 self._remember_head_keys(fd, lines)
-            self._resume_at, self._resume_hash = self._reader.offset, offset_hash(fd, self._reader.offset)
-            if lines[0].end <= self._emitted:  # continued from a copy we had partly read already
+            self._resume_at, self._resume_hash = reader.offset, offset_hash(fd, reader.offset)
+            if lines and lines[0].end <= self._emitted:  # continued from a copy we had partly read already
                 lines = [line for line in lines if line.end > self._emitted]
-            if lines:
-                self._emitted = lines[-1].end
+            self._emitted = max(self._emitted, reader.offset)
         return lines
 
     def record_key(self, end: int) -> str:
