@@ -141,9 +141,10 @@ def test_reason_labels_are_stable_snake_case():
     assert reason_label("answer is not JSON") == "answer_is_not_json"
 
 
-def test_metrics_listen_must_be_host_and_port(tmp_path):
+@pytest.mark.parametrize("listen", ["localhost", "127.0.0.1:99999", "127.0.0.1:0"])
+def test_metrics_listen_must_be_host_and_port(tmp_path, listen):
     cfg = write_live_config(tmp_path, "http://127.0.0.1:1/api")
-    cfg.write_text(cfg.read_text() + "metrics:\n  listen: localhost\n")
+    cfg.write_text(cfg.read_text() + f"metrics:\n  listen: '{listen}'\n")
     with pytest.raises(ConfigError, match=r"rules\.yaml:\d+.*host:port"):
         load_settings(cfg)
 

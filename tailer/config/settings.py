@@ -265,8 +265,10 @@ def _build(path: Path, top: _Section, file: str) -> Settings:
         top.node.get("metrics"), "metrics", METRICS_KEYS, file, top.node.key_lines.get("metrics")
     )
     listen = metrics.text("listen")
-    if listen is not None and not re.fullmatch(r"\[?[\w.:-]*\]?:\d{1,5}", listen):
-        raise metrics.error(f"must be host:port, got {listen!r}", "listen")
+    if listen is not None and not (
+        re.fullmatch(r"\[?[\w.:-]*\]?:\d{1,5}", listen) and 0 < int(listen.rsplit(":", 1)[1]) < 65536
+    ):
+        raise metrics.error(f"must be host:port with a port from 1 to 65535, got {listen!r}", "listen")
     rules = top.node.get("rules") or []
     if not isinstance(rules, list):
         raise top.error("must be a list of rules", "rules")
