@@ -15,7 +15,7 @@ import click
 from tailer import __version__
 from tailer.cli.common import EventTime, common_options, fail_cleanly, settings_from
 from tailer.cli.dlq import dlq
-from tailer.cli.exitcodes import EXIT_DEAD_LETTERED
+from tailer.cli.exitcodes import EXIT_ABORTED, EXIT_DEAD_LETTERED
 from tailer.cli.logs import setup_logging
 from tailer.cli.rules import check, match, test_rules
 
@@ -101,7 +101,6 @@ def replay(
       tailer replay /var/log/app --dry-run --list    # check the order first
     A rerun continues where the last stopped; a finished file is never sent again (--restart forgets).
     """
-    from tailer.run.pipeline import EXIT_ABORTED
     from tailer.run.replay import ReplayOptions
     from tailer.run.replay import replay as do_replay
     from tailer.run.replay_order import parse_shard
@@ -119,7 +118,7 @@ def replay(
             click.echo(line)
         return
     options = ReplayOptions(
-        since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart
+        since=since, until=until, rate=rate, dry_run=dry_run, shard=shard_kn, restart=restart, grace=grace
     )
     progress = sys.stderr if sys.stderr.isatty() else None
     summary = asyncio.run(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ import httpx
 from tailer.config.settings import Settings
 from tailer.record import Record
 from tailer.run.endpoint import resolve_endpoint
-from tailer.ship.deadletter import DEAD_LETTER_NAME, make_entry
+from tailer.run.stopper import Stopper
+from tailer.ship.deadletter import make_entry
 from tailer.ship.dlq import DeadLetterFile, Journal, Letter, group_by_nonce
 from tailer.ship.shipper import Outcome, Shipper
+from tailer.state.statedir import StateDir
 
 log = logging.getLogger("tailer.dlq")
 
@@ -35,7 +36,7 @@ JSON_FIELDS = ("time", "rule", "status", "reason", "answer", "attempts", "origin
 
 
 def dead_letter_file(settings: Settings) -> DeadLetterFile:
-    return DeadLetterFile(settings.state_dir / DEAD_LETTER_NAME)
+    return DeadLetterFile(StateDir(settings.state_dir).dead_letter)
 
 
 # --- list ------------------------------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class ResendSummary:
     sent: int = 0  # acknowledged: their lines left the file
     dead_lettered: int = 0  # rejected again: kept, with the new answer
     interrupted: bool = False
+    aborted: bool = False  # a second signal: stopped without waiting for in-flight records
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -199,46 +201,31 @@ async def resend(
             return summary
         resender = _Resender(journal, groups, summary)
         try:
-            with resolve_endpoint(settings.endpoint, settings.state_dir) as endpoint:
+            with resolve_endpoint(settings.endpoint, StateDir(settings.state_dir).receiver_db) as endpoint:
                 async with Shipper(
                     endpoint, dead_letter=resender, on_settled=resender.on_settled, transport=transport
                 ) as shipper:
                     stopped = await _send(resender, shipper, grace)
         finally:
             journal.compact()  # one rewrite for the whole resend; a crash leaves it to the next one
-    summary.interrupted = stopped and summary.left > 0
+    summary.interrupted = stopped.stopping and summary.left > 0
+    summary.aborted = stopped.aborted
     return summary
 
 
-async def _send(resender: _Resender, shipper: Shipper, grace: float) -> bool:
-    """Feed the shipper and wait for every record to settle; True when a signal stopped it."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+async def _send(resender: _Resender, shipper: Shipper, grace: float) -> Stopper:
+    """Feed the shipper and wait for every record to settle; the stopper says whether a signal came. The stop
+    semantics of run and replay (run/stopper.py): the first signal stops feeding and gives in-flight
+    records ``grace`` seconds, a second stops waiting; the journal holds every settled record."""
     feed = asyncio.create_task(resender.feed(shipper))
-
-    def on_signal(sig: signal.Signals) -> None:
-        if stop.is_set():  # a second signal: leave now; the journal holds every settled record
-            raise SystemExit(130)
-        log.warning("%s: stopping; in-flight records get %.0fs to finish", sig.name, grace)
-        stop.set()
-        feed.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    waiter = asyncio.create_task(stop.wait())
+    stopper = Stopper(on_stop=feed.cancel).install()
     try:
-        await asyncio.wait({feed})
-        if not feed.cancelled() and feed.exception() is not None:
-            raise feed.exception()  # type: ignore[misc]
-        drain = asyncio.create_task(shipper.drain())
-        await asyncio.wait({drain, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if not drain.done():
-            await asyncio.wait({drain}, timeout=grace)
-        drain.cancel()
-        await asyncio.gather(drain, return_exceptions=True)
-        return stop.is_set()
+        try:
+            await feed
+        except asyncio.CancelledError:
+            if not stopper.stopping:  # we are being cancelled ourselves, not stopped by a signal
+                raise
+        await stopper.drain(shipper, grace)
+        return stopper
     finally:
-        waiter.cancel()
-        await asyncio.gather(waiter, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        stopper.remove()

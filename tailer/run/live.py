@@ -9,7 +9,7 @@ window plus one read budget per file; the log file is the buffer. The checkpoint
 (``state_dir/checkpoint.json``) is written at most every ``checkpoint_interval`` seconds when something
 moved, and at shutdown, after in-flight requests had ``grace`` seconds to finish.
 
-Signals (pipeline.Stopper, installed when running on the main thread): SIGTERM/SIGINT stop reading, drain,
+Signals (run.stopper.Stopper, installed when running on the main thread): SIGTERM/SIGINT stop reading, drain,
 write the checkpoint, exit 0; a second one stops waiting at once (exit 130: what was acknowledged is
 checkpointed, what was in flight is sent again next time). SIGHUP reloads rules and sources from the config
 file; a broken file keeps the old ones and says why at ERROR. Endpoint changes need a restart. One
@@ -34,7 +34,8 @@ from tailer.errors import TailerError
 from tailer.run import sdnotify
 from tailer.run.metrics import agent_facts, judge_health
 from tailer.run.metrics_server import MetricsServer, serve_agent
-from tailer.run.pipeline import Counters, Pipeline, Stopper, flat_stats
+from tailer.run.pipeline import Counters, Pipeline, flat_stats
+from tailer.run.stopper import Stopper
 from tailer.ship.shipper import Shipper
 from tailer.source.fileset import READ_BUDGET, Follower
 from tailer.state.checkpoint import CheckpointStore, FileCheckpoint

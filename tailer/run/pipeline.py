@@ -16,14 +16,11 @@ submit cancelled by a stop still holds the checkpoint back and the record is rea
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
 import logging
 import operator
-import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +42,6 @@ if TYPE_CHECKING:  # the sending side is imported only when sending: a dry run s
 
 log = logging.getLogger("tailer.pipeline")
 
-EXIT_ABORTED = 130
 _CUT = operator.itemgetter(3)  # Line.cut
 
 
@@ -236,95 +232,6 @@ class Pipeline:
                     yield shipper
                 finally:
                     self.shipper = None
-
-
-class Stopper:
-    """SIGTERM/SIGINT for both commands: the first stops reading and lets in-flight records finish within
-    the grace period; a second stops waiting (exit 130: what was acknowledged is in the state, what was in
-    flight is sent again next time). ``on_hup`` (live only) reloads. Installed on the main thread only:
-    elsewhere (tests, embedding) the caller calls ``request_stop``."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(
-        self, *, on_stop: Callable[[], None] | None = None, on_hup: Callable[[], None] | None = None
-    ):
-        self.event = asyncio.Event()
-        self.aborted = False
-        self._on_stop, self._on_hup = on_stop, on_hup
-        self._drain: asyncio.Task[bool] | None = None
-        self._installed: list[int] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def stopping(self) -> bool:
-        return self.event.is_set()
-
-    def install(self, enabled: bool = True) -> Stopper:
-        self._loop = asyncio.get_running_loop()
-        if not enabled or threading.current_thread() is not threading.main_thread():
-            return self
-        wanted = list(self.SIGNALS) + ([signal.SIGHUP] if self._on_hup is not None else [])
-        for sig in wanted:
-            try:
-                self._loop.add_signal_handler(sig, self._signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            self._installed.append(sig)
-        return self
-
-    def remove(self) -> None:
-        if self._loop is not None:
-            for sig in self._installed:
-                self._loop.remove_signal_handler(sig)
-        self._installed.clear()
-
-    def request_stop(self, abort: bool = False) -> None:
-        """Stop reading and drain; ``abort`` (a second signal) also stops waiting for in-flight records."""
-        if abort:
-            self.aborted = True
-            if self._drain is not None:
-                self._drain.cancel()
-        first = not self.stopping
-        self.event.set()
-        if first and self._on_stop is not None:
-            self._on_stop()
-
-    def _signal(self, sig: int) -> None:
-        name = signal.Signals(sig).name
-        if sig == signal.SIGHUP:
-            assert self._on_hup is not None
-            self._on_hup()
-        elif self.stopping:
-            log.warning("%s again: exiting without waiting for in-flight records (they will be resent)", name)
-            self.request_stop(abort=True)
-        else:
-            log.info("%s: stopping; letting in-flight records finish", name)
-            self.request_stop()
-
-    async def drain(self, shipper: Shipper, grace: float | None) -> bool:
-        """Wait for in-flight records (``grace`` seconds at most; None: as long as it takes) unless a second
-        stop aborts. True when nothing is left in flight."""
-        drained = False
-        if not self.aborted:
-            if shipper.in_flight:
-                log.info("stopping: up to %s for %d record(s) in flight",
-                         "as long as it takes" if grace is None else f"{grace:.1f}s", shipper.in_flight)  # fmt: skip
-            self._drain = asyncio.create_task(shipper.drain(grace))
-            with contextlib.suppress(asyncio.CancelledError):
-                drained = await self._drain
-            if self._drain.cancelled() and not self.aborted:
-                raise asyncio.CancelledError  # we are being cancelled ourselves, not stopped by a signal
-            self._drain = None
-        if not drained and shipper.in_flight:
-            log.warning(
-                "%d record(s) still in flight: they will be sent again at the next start", shipper.in_flight
-            )
-        return drained
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_ABORTED if self.aborted else 0
 
 
 def payload_printer(

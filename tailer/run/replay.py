@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from tailer.config.settings import Settings
 from tailer.errors import CheckpointError
-from tailer.run.pipeline import Pipeline, Stopper, Window, payload_printer, with_rate
+from tailer.run.pipeline import Pipeline, Window, payload_printer, with_rate
 from tailer.run.replay_files import collect_files, content_key
 from tailer.run.replay_order import in_shard
 from tailer.run.replay_report import Progress, ReplaySummary
+from tailer.run.stopper import Stopper
 from tailer.source.identity import record_file_id
 from tailer.source.reader import LineReader, open_log
 from tailer.source.settings import SourceSettings, source_for
@@ -260,7 +261,7 @@ class _Replay:
             if not self.stopper.stopping:  # we are being cancelled ourselves, not stopping by signal
                 raise
         if shipper is not None:
-            await self.stopper.drain(shipper, self.options.grace if self.stopper.stopping else None)
+            await self.stopper.drain(shipper, self.options.grace)
 
     async def _send_all(self, files: list[Path], progress: Progress) -> None:
         endpoint = with_rate(self.settings.endpoint, self.options.rate)

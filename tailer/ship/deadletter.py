@@ -30,7 +30,6 @@ from typing import Any
 from tailer.record import Origin
 from tailer.state.checkpoint import fsync_dir
 
-DEAD_LETTER_NAME = "dead-letter.jsonl"
 #: A server's answer longer than this (as text or as serialised JSON) is cut and marked.
 MAX_ANSWER_CHARS = 4096
 TRUNCATED_MARK = "...[truncated]"
