@@ -380,6 +380,31 @@ def check_stderr(result: Result, run: Run, *, allowed_exit: Iterable[int | None]
         result.problems.append(f"exit {run.proc.returncode} (pid {run.pid}): {tail}")
 
 
-def wait_for(db: Path, ids: set[int], timeout: float, alive: Callable[[], bool]) -> bool:
-    """Wait (bounded) until every id in ``ids`` is stored, or the tailer died."""
-    return wait_until(lambda: ids <= set(stored(db)) or not alive(), timeout, step=0.25)
+def wait_for(db: Path, ids: set[int], timeout: float, alive: Callable[[], bool], stall: float = 20.0) -> bool:
+    """Wait (bounded) until every id in ``ids`` is stored; give up early when the tailer died or nothing new
+    was stored for ``stall`` seconds (what has not come by then is counted as lost, not waited for)."""
+    last = [-1, time.monotonic()]
+
+    def done() -> bool:
+        got = stored(db)
+        if len(got) != last[0]:
+            last[0], last[1] = len(got), time.monotonic()
+        return ids <= set(got) or not alive() or time.monotonic() - last[1] > stall
+
+    wait_until(done, timeout, step=0.25)
+    return ids <= set(stored(db))
+
+
+def where_lost(result: Result, db: Path, expected: int, lines: list[DiskLine]) -> None:
+    """Note in which files the lost operations are (by name pattern), to tell the cause."""
+    missing = set(range(expected)) - set(stored(db))
+    if not missing:
+        return
+    kinds: Counter[str] = Counter()
+    found = {}
+    for ln in lines:
+        found.setdefault(ln.number, ln.path.name)
+    for number in missing:
+        name = found.get(number)
+        kinds["in no file" if name is None else ("only in a .gz" if name.endswith(".gz") else "in a plain file")] += 1
+    result.notes.append("lost: " + ", ".join(f"{v} {k}" for k, v in kinds.most_common()))

@@ -34,6 +34,7 @@ from benchmarks.chaos.harness import (
     stored,
     wait_for,
     wait_until,
+    where_lost,
     write_archives,
 )
 
@@ -84,22 +85,29 @@ def _per_crash(result: Result, crashes: list[Crash], final_resends: int, lines) 
 # -- SIGKILL of tailer run -----------------------------------------------------------------------------
 
 
-def sigkill_run(ctx: Ctx, nonce: str) -> Result:
+def sigkill_run(ctx: Ctx, nonce: str, *, log4j: bool = False) -> Result:
     """``ctx.kills`` SIGKILLs of ``tailer run`` at random moments (each once the new process delivers)
-    while the app writes 300 operations/s through a RotatingFileHandler (rename rotation every ~10 s)."""
-    name = f"sigkill-run-{nonce}"
+    while the app writes 300 operations/s through a RotatingFileHandler (rename rotation every ~10 s),
+    restarted at once. With ``log4j``: ``max(3, kills // 5)`` kills, a log4j2-style writer rolling about
+    once a second into app-N.log.gz, and the tailer down 0.5-2.5 s after each kill (a restart delay), so
+    rollovers and compressions happen while no tailer runs."""
+    name = "sigkill-run-log4j2-gz" if log4j else f"sigkill-run-{nonce}"
     res, ws, rng, t0 = Result(name), Workspace(ctx.base, name), ctx.rng(name), time.monotonic()
+    kills = max(3, ctx.kills // 5) if log4j else ctx.kills
     recv = ws.receiver()
     try:
         cfg = ws.config(recv.url, nonce=nonce, concurrency=8)
         log = ws.logs / "app.log"
-        handler = logging.handlers.RotatingFileHandler(log, maxBytes=400_000, backupCount=2000)
-        writer = AppWriter(log, rate=300, sink=handler, max_seconds=ctx.kills * 10 + 60)
+        if log4j:
+            writer = AppWriter(log, rate=300, sink="log4j", log4j_bytes=300 * LINE_BYTES, max_seconds=kills * 10 + 60)
+        else:
+            handler = logging.handlers.RotatingFileHandler(log, maxBytes=400_000, backupCount=2000)
+            writer = AppWriter(log, rate=300, sink=handler, max_seconds=kills * 10 + 60)
         checkpoint = ws.state / "checkpoint.json"
         crashes: list[Crash] = []
         writer.start()
         try:
-            for k in range(ctx.kills):
+            for k in range(kills):
                 run = start_run(cfg, name=f"run{k}")
                 try:
                     before = recv.count()
@@ -112,6 +120,8 @@ def sigkill_run(ctx: Ctx, nonce: str) -> Result:
                 settle(recv)  # requests whose bodies arrived before the kill are stored
                 got = stored(ws.db)
                 crashes.append(Crash(set(got), saved_offsets(checkpoint), _resends(recv, ws.db, 0)))
+                if log4j:
+                    time.sleep(rng.uniform(0.5, 2.5))  # down: the app rolls over and gzips meanwhile
                 if (k + 1) % 10 == 0:
                     ctx.say(f"  {name}: {k + 1} kills")
         finally:
@@ -120,13 +130,15 @@ def sigkill_run(ctx: Ctx, nonce: str) -> Result:
         try:
             _started(final)
             if not wait_for(ws.db, set(range(expected)), 300, lambda: final.proc.poll() is None):
-                res.problems.append("the final run did not deliver everything within 300 s")
+                res.problems.append("the final run stopped delivering before everything had arrived")
             settle(recv)
         finally:
             final.stop()
         check_stderr(res, final)
         account(res, ws.db, expected, acked_resends=recv.duplicates)
-        _per_crash(res, crashes, _resends(recv, ws.db, 0), lines_on_disk(ws.logs))
+        lines = lines_on_disk(ws.logs)
+        _per_crash(res, crashes, _resends(recv, ws.db, 0), lines)
+        where_lost(res, ws.db, expected, lines)
         res.notes.append(BOUND_NOTE)
     finally:
         recv.stop()
@@ -252,7 +264,7 @@ def _live(ctx: Ctx, name: str, chaos: Callable[[Live], None], *, seconds: float,
                 lines = lines_on_disk(ws.logs)
                 gone = unrecoverable(live, lines) if unrecoverable else set()
                 if not wait_for(ws.db, set(range(expected)) - gone, 300, lambda: live.run.proc.poll() is None):
-                    res.problems.append("not everything on disk arrived within 300 s")
+                    res.problems.append("delivery stopped before everything on disk had arrived")
                 settle(live.recv, quiet=1.0)
                 if unrecoverable:  # what was unread in an excluded copy is only known once all has arrived
                     gone = unrecoverable(live, lines)
@@ -263,6 +275,8 @@ def _live(ctx: Ctx, name: str, chaos: Callable[[Live], None], *, seconds: float,
                     unrecoverable=gone if unrecoverable else None)  # fmt: skip
             if live.crashes:
                 _per_crash(res, live.crashes, _resends(live.recv, ws.db, live.acked_before), lines)
+            if res.lost:
+                where_lost(res, ws.db, expected, lines)
             faults = {k: v for k, v in sorted(live.recv.stats.items()) if k != 200}
             if faults:
                 res.notes.append("receiver refused: " + ", ".join(f"{v} x {k}" for k, v in faults.items()))
@@ -545,6 +559,7 @@ def disk_full(ctx: Ctx) -> Result:
 SCENARIOS: dict[str, Callable[[Ctx], Result]] = {
     "sigkill-run-random": lambda ctx: sigkill_run(ctx, "random"),
     "sigkill-run-deterministic": lambda ctx: sigkill_run(ctx, "deterministic"),
+    "sigkill-run-log4j2-gz": lambda ctx: sigkill_run(ctx, "deterministic", log4j=True),
     "sigkill-replay-gz": sigkill_replay,
     "endpoint-down": outage,
     "503-429-storms": storms,
