@@ -23,7 +23,7 @@ import enum
 import os
 from typing import BinaryIO
 
-from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, head_key, identify, offset_hash
+from tailer.source.identity import FINGERPRINT_BYTES, FileIdentity, identify, offset_hash, record_file_id
 from tailer.source.lifecycle import Lifecycle, LifecycleError
 from tailer.source.reader import Line, LineReader
 from tailer.source.select import LineSelector
@@ -81,7 +81,7 @@ class TailedFile(Lifecycle):
         # Hash of the bytes before the reader's position while it holds a partial line: the resume hash
         # cannot see those bytes change (and there is none at offset 0).
         self._held_hash: str | None = None
-        self._head_keys: dict[int, str] = {}  # line end (< FINGERPRINT_BYTES) -> record key; see record_key
+        self._head = b""  # its first bytes as read, up to the last line end inside them: see record_key
 
     @classmethod
     def from_checkpoint(cls, cp: FileCheckpoint) -> TailedFile:
@@ -221,7 +221,7 @@ class TailedFile(Lifecycle):
             # follower right after this read, before any of these lines becomes a record.
             self.size = max(self.size, position)
             if lines and lines[0].end < FINGERPRINT_BYTES:
-                self._remember_head_keys(fd, lines)
+                self._remember_head(fd, lines[-1].end)
             self._resume_at, self._resume_hash = reader.offset, offset_hash(fd, reader.offset)
             if lines and lines[0].end <= self._emitted:  # continued from a copy we had partly read already
                 lines = [line for line in lines if line.end > self._emitted]
@@ -236,14 +236,14 @@ class TailedFile(Lifecycle):
         new generation of the file (and a deleted file's inode is reused), so two different records would
         share a nonce (the server refuses the second: 409); and a line first sent while the file was short
         would be resent after a crash under the fingerprint key (a new nonce: stored twice)."""
-        return self._head_keys.get(end, self.key) if end < FINGERPRINT_BYTES else self.key
+        if end < FINGERPRINT_BYTES and end > len(self._head):  # shrank before we could read its head
+            return self.key
+        return record_file_id(self.key, self._head, end)
 
-    def _remember_head_keys(self, fd: int, lines: list[Line]) -> None:
-        head = os.pread(fd, min(lines[-1].end, FINGERPRINT_BYTES), 0)
-        for line in lines:
-            if line.end >= FINGERPRINT_BYTES or line.end > len(head):
-                break
-            self._head_keys[line.end] = head_key(head[: line.end])
+    def _remember_head(self, fd: int, upto: int) -> None:
+        """Keep the file's bytes up to ``upto`` (at most FINGERPRINT_BYTES), read when its lines are."""
+        if upto > len(self._head) and len(self._head) < FINGERPRINT_BYTES:
+            self._head = os.pread(fd, min(upto, FINGERPRINT_BYTES), 0)
 
     def at_end(self) -> bool:
         """Everything the file holds now was read (a partial last line may be held)."""
@@ -258,7 +258,7 @@ class TailedFile(Lifecycle):
             return None
         self._emitted = line.end
         if self._stream is not None and line.end < FINGERPRINT_BYTES:
-            self._remember_head_keys(self._stream.fileno(), [line])
+            self._remember_head(self._stream.fileno(), line.end)
         self._resume_at = self._reader.offset
         self._resume_hash = offset_hash(self._stream.fileno(), self._resume_at) if self._stream else None
         return line
