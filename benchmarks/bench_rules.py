@@ -27,7 +27,8 @@ import gzip  # noqa: E402
 import re  # noqa: E402
 
 from tailer.config.settings import load_settings  # noqa: E402
-from tailer.rules.engine import RuleSet, compile_rules  # noqa: E402
+from tailer.rules.compile import compile_rules  # noqa: E402
+from tailer.rules.engine import RuleSet  # noqa: E402
 from tailer.rules.linear import _re_searcher  # noqa: E402
 
 BUDGET = 0.010  # seconds per line, whatever the rule

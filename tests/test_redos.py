@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tailer.cli.main import main
 from tailer.config.settings import load_settings
 from tailer.errors import ConfigError
-from tailer.rules.engine import compile_rules
+from tailer.rules.compile import compile_rules
 from tailer.rules.linear import _SPACE, _WORD, compile_linear
 
 ROOT = Path(__file__).resolve().parent.parent

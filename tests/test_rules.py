@@ -15,7 +15,7 @@ from tailer.config.yamlconf import load_yaml
 from tailer.errors import ConfigError
 from tailer.record import Origin
 from tailer.rules.cases import run_cases
-from tailer.rules.engine import compile_rules
+from tailer.rules.compile import compile_rules
 from tailer.rules.prefilter import required_literal
 from tailer.rules.timeparse import make_parser
 

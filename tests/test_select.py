@@ -11,7 +11,7 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailer.rules.engine import compile_rules
+from tailer.rules.compile import compile_rules
 from tailer.run.pipeline import Pipeline
 from tailer.run.replay import FileLane
 from tailer.source.reader import LineReader

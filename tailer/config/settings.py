@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 from tailer.config.yamlconf import LineDict, interpolate_tree, load_yaml
 from tailer.errors import ConfigError
-from tailer.rules.engine import RuleSet, compile_rules, unknown_key_message
+from tailer.rules.compile import compile_rules, unknown_key_message
+from tailer.rules.engine import RuleSet
 from tailer.ship.settings import EndpointSettings, Secret
 from tailer.source.reader import check_encoding
 from tailer.source.settings import SourceSettings
