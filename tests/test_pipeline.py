@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 
-from live_helpers import start_run, status_json, wait_until, write_live_config
-from replay_helpers import vote_line, write_config, write_log
+from helpers import start_tailer, status_json, wait_until, write_config
+from logdata import record_name, vote_line, write_log
 
 from tailer.config.settings import load_settings
-from tailer.run.pipeline import Pipeline, Window, payload_printer
-from tailer.run.replay import FileLane
+from tailer.run.pipeline import FileLane, Pipeline, Window, payload_printer
 from tailer.source.identity import identify
 from tailer.source.reader import Line, LineReader
 from tailer.source.tailfile import TailedFile
@@ -82,8 +80,9 @@ def test_dry_run_emits_payloads_and_settles_every_line(tmp_path):
 
 
 def test_live_and_replay_name_a_record_alike_and_as_the_contract_says(tmp_path):
-    """The nonce contract between live and replay, checked against the rule written out here (a hash of
-    the bytes before the record's end inside the first KiB, the file's key after), not the production code."""
+    """The nonce contract between live and replay, checked against the rule written out in tests/logdata.py
+    (a hash of the bytes before the record's end inside the first KiB, the file's key after), not the
+    production code."""
     data = b"".join(f"line {i:04d} {'x' * 40}\n".encode() for i in range(60))  # > 1 KiB
     path = tmp_path / "app.log"
     path.write_bytes(data)
@@ -95,7 +94,7 @@ def test_live_and_replay_name_a_record_alike_and_as_the_contract_says(tmp_path):
         tf.attach(stream, identify(stream.fileno()), 0, encoding="utf-8", max_line_bytes=65536)
         tf.read(1 << 20)
         for end in ends:
-            want = "head-" + hashlib.blake2b(data[:end], digest_size=16).hexdigest() if end < 1024 else tf.key
+            want = record_name(data, end) if end < 1024 else tf.key
             assert tf.record_key(end) == want
             assert lane.record_key(end) == (want if end < 1024 else key)
         tf.detach()
@@ -104,10 +103,10 @@ def test_live_and_replay_name_a_record_alike_and_as_the_contract_says(tmp_path):
 def test_live_following_settles_noise_only_reads_and_counts_every_line(tmp_path, receiver):
     """Live reads select too: a read that hands out no line (only noise) still moves the checkpoint
     to the end of what it passed, and the line counters count every line."""
-    cfg = write_live_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url)
     log = tmp_path / "logs" / "app.log"
     write_log(log, [vote_line(i) for i in range(3)])
-    run = start_run(cfg)
+    run = start_tailer("run", "-c", cfg)
     try:
         assert wait_until(lambda: receiver.count() == 3)
         with open(log, "a", encoding="utf-8") as f:

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailer.rules.compile import compile_rules
-from tailer.run.pipeline import Pipeline
-from tailer.run.replay import FileLane
+from tailer.run.pipeline import FileLane, Pipeline
 from tailer.source.reader import LineReader
 from tailer.source.select import LineSelector
 

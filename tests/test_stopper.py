@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from replay_helpers import vote_line, write_config
+from helpers import write_config
+from logdata import vote_line
 
 from tailer.config.settings import load_settings
-from tailer.run.pipeline import Pipeline
-from tailer.run.replay import FileLane
+from tailer.run.pipeline import FileLane, Pipeline
 from tailer.run.stopper import EXIT_ABORTED, Stopper
 from tailer.source.reader import Line
 from tailer.state.statedir import StateDir

@@ -35,6 +35,7 @@ from tailer.run import sdnotify
 from tailer.run.metrics import agent_facts, judge_health
 from tailer.run.metrics_server import MetricsServer, serve_agent
 from tailer.run.pipeline import Counters, Pipeline, flat_stats
+from tailer.run.recover import CompressedRotations
 from tailer.run.stopper import Stopper
 from tailer.ship.shipper import Shipper
 from tailer.source.fileset import READ_BUDGET, Follower
@@ -79,6 +80,7 @@ class Agent:
         self.pipeline = Pipeline(settings.rules, clock=clock)
         self.reloads = ReloadCounters()
         self.follower: Follower | None = None
+        self.recovery: CompressedRotations | None = None  # set at start: archives rotated while stopped
         self._transport = transport
         self._handle_signals = handle_signals
         self._clock = clock
@@ -112,8 +114,10 @@ class Agent:
         )
         try:
             with self.state.lock(RUN_LOCK_NAME, "tailer run"):
+                since = self.store.path.stat().st_mtime if self.store.path.exists() else None
                 entries = self.store.load()
                 self._saved = dict(entries)
+                self.recovery = CompressedRotations(self.settings.sources, entries, since)
                 async with self.pipeline.shipping(
                     self.settings.endpoint, self.state, transport=self._transport
                 ) as shipper:
@@ -177,12 +181,15 @@ class Agent:
         log.info("reloaded %s: %d rule(s), %d source(s)", self.config_path, len(new.rules), len(new.sources))
         return True
 
-    def save_checkpoint(self) -> bool:
-        """Write the checkpoint if any entry changed since the last write. False if the write failed."""
+    def save_checkpoint(self, force: bool = False) -> bool:
+        """Write the checkpoint if any entry changed since the last write (or ``force``). False if the
+        write failed."""
         if self.follower is None:
             return True
+        if self.recovery is not None:
+            self.recovery.settle(self.follower)  # an archive whose records all settled is done from now on
         entries = self.follower.snapshot(self._clock())
-        if entries == self._saved:
+        if entries == self._saved and not force:
             self.checkpoint_ok_at = time.monotonic()
             return True
         try:
@@ -239,10 +246,19 @@ class Agent:
     async def _read_loop(self) -> None:
         follower, wake, pipeline = self.follower, self._wake, self.pipeline
         assert follower is not None and wake is not None
+        stopper, recovery = self._stopper, self.recovery
+        assert stopper is not None and recovery is not None
+        first = True
         while True:
             wake.clear()
             for batch in follower.poll(time.monotonic()):
                 await pipeline.feed(batch.file, batch.lines, end=batch.end, count=batch.count, cut=batch.cut)
+            if first:  # the first scan knows which checkpointed files are still here
+                first = False
+                # At once, not a second later: its time tells the next start that we were following
+                # from here on, so archives rotated after it are ours (run/recover.py).
+                self.save_checkpoint(force=True)
+                await recovery.read(follower, pipeline, lambda: stopper.stopping)
             if follower.more:
                 await asyncio.sleep(0)  # let deliveries and settlements run between budgets
                 continue

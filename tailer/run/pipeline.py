@@ -16,6 +16,7 @@ submit cancelled by a stop still holds the checkpoint back and the record is rea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -30,7 +31,8 @@ from tailer.record import Origin, Record, build_payload
 from tailer.rules.engine import RuleSet
 from tailer.rules.prefilter import required_literals
 from tailer.ship.settings import EndpointSettings
-from tailer.source.reader import Line
+from tailer.source.identity import record_file_id
+from tailer.source.reader import Line, LineReader
 from tailer.source.select import LineSelector
 from tailer.state.statedir import StateDir
 from tailer.state.watermark import Watermark
@@ -55,6 +57,22 @@ class Lane(Protocol):
     def record_key(self, end: int) -> str:
         """``Origin.file_id`` of the record whose line ends at ``end`` (``identity.record_file_id``)."""
         ...
+
+
+class FileLane:
+    """A file read from a start to its end (replay, a compressed rotation found at start-up). Records are named as the live follower names them
+    (``record_file_id``: a hash of the bytes before them in the first KiB, else the file's key), so a
+    line replayed and later followed carries the same deterministic nonce."""
+
+    __slots__ = ("path", "watermark", "last_ack_at", "key", "head")
+
+    def __init__(self, path: str, key: str, head: bytes, start: int, last_ack_at: float | None) -> None:
+        self.path, self.key, self.head = path, key, head
+        self.watermark = Watermark(start)
+        self.last_ack_at = last_ack_at
+
+    def record_key(self, end: int) -> str:
+        return record_file_id(self.key, self.head, end)
 
 
 @dataclass(slots=True)
@@ -195,6 +213,31 @@ class Pipeline:
             last = end
         if last > watermark.read_offset:
             watermark.skip(last)
+
+    async def pump(
+        self,
+        lane: Lane,
+        reader: LineReader,
+        *,
+        stopping: Callable[[], bool],
+        after_read: Callable[[], None] | None = None,
+    ) -> bool:
+        """Feed a finished file (a replayed one, an archive) to its end; True once there, False when
+        ``stopping()`` said to stop first. Its last line may lack a newline: flushed at the end."""
+        select = self.selector(reader.encoding)
+        while not stopping():
+            lines = reader.read(select=select)
+            if reader.last_count:
+                await self.feed(lane, lines, end=reader.offset, count=reader.last_count, cut=reader.last_cut)
+            if reader.at_eof:
+                last = reader.flush()
+                if last is not None:
+                    await self.feed(lane, [last])
+                return True
+            if after_read is not None:
+                after_read()
+            await asyncio.sleep(0)  # a dry run never waits on the shipper: let a signal in
+        return False
 
     def on_settled(self, record: Record, outcome: Outcome) -> None:
         lane: Lane | None = outcome.ticket

@@ -30,17 +30,15 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from tailer.config.settings import Settings
 from tailer.errors import CheckpointError
-from tailer.run.pipeline import Pipeline, Window, payload_printer, with_rate
+from tailer.run.pipeline import FileLane, Pipeline, Window, payload_printer, with_rate
 from tailer.run.replay_files import collect_files, content_key
 from tailer.run.replay_order import in_shard
 from tailer.run.replay_report import Progress, ReplaySummary
 from tailer.run.stopper import Stopper
-from tailer.source.identity import record_file_id
 from tailer.source.reader import LineReader, open_log
 from tailer.source.settings import SourceSettings, source_for
 from tailer.state.checkpoint import CheckpointStore, FileCheckpoint
 from tailer.state.statedir import StateDir
-from tailer.state.watermark import Watermark
 
 if TYPE_CHECKING:
     from tailer.ship.shipper import Shipper
@@ -69,22 +67,6 @@ def state_tag(options: ReplayOptions) -> str:
 
 def state_path(settings: Settings, options: ReplayOptions) -> Path:
     return StateDir(settings.state_dir).replay_state(state_tag(options))
-
-
-class FileLane:
-    """One replayed file as the pipeline sees it. Records are named as the live follower names them
-    (``record_file_id``: a hash of the bytes before them in the first KiB, else the file's key), so a
-    line replayed and later followed carries the same deterministic nonce."""
-
-    __slots__ = ("path", "watermark", "last_ack_at", "key", "head")
-
-    def __init__(self, path: str, key: str, head: bytes, start: int, last_ack_at: float | None) -> None:
-        self.path, self.key, self.head = path, key, head
-        self.watermark = Watermark(start)
-        self.last_ack_at = last_ack_at
-
-    def record_key(self, end: int) -> str:
-        return record_file_id(self.key, self.head, end)
 
 
 def _disk_position(stream: BinaryIO) -> int:
@@ -183,25 +165,15 @@ class _Replay:
             reader = LineReader(
                 stream, offset=start, encoding=source.encoding, max_line_bytes=source.max_line_bytes
             )
-            select = self.pipeline.selector(reader.encoding)
             lines_before = self.pipeline.counters.lines
-            while not stopper.stopping:
-                lines = reader.read(select=select)
-                if reader.last_count:
-                    await self.pipeline.feed(
-                        lane, lines, end=reader.offset, count=reader.last_count, cut=reader.last_cut
-                    )
-                if reader.at_eof:
-                    last = reader.flush()  # a rotated file's last line may lack its newline
-                    if last is not None:
-                        await self.pipeline.feed(lane, [last])
-                    break
-                progress.show(s, index, path.name, _disk_position(stream))
-                await asyncio.sleep(0)  # a dry run never waits on the shipper: let a signal in
+            reached = await self.pipeline.pump(
+                lane, reader, stopping=lambda: stopper.stopping,
+                after_read=lambda: progress.show(s, index, path.name, _disk_position(stream)),
+            )  # fmt: skip
             read = self.read_by_source.setdefault(source, [0, 0])  # per file, not per read: for metrics
             read[0] += self.pipeline.counters.lines - lines_before
             read[1] += reader.offset - start
-            if not stopper.stopping:
+            if reached:
                 entry.size = reader.offset
                 self._finished.append((key, reader.offset))
 
