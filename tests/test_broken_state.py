@@ -13,11 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from live_helpers import delivered, start_replay, start_run, wait_until, write_live_config
-from replay_helpers import vote_line, write_log
-
-from tailer.source.identity import identify_stream
-from tailer.source.reader import open_log
+from helpers import delivered, start_tailer, wait_until, write_config
+from logdata import content, fingerprint, vote_line, write_log
 
 GOLDEN = Path(__file__).parent / "data" / "broken-state"
 CASES = sorted(p.name for p in GOLDEN.glob("*.json"))
@@ -38,10 +35,9 @@ def test_the_golden_folder_holds_every_kind_of_broken_state():
 
 
 def _setup(tmp_path: Path, url: str, case: str, state_name: str) -> tuple[Path, Path]:
-    cfg = write_live_config(tmp_path, url)
+    cfg = write_config(tmp_path, url)
     log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(LINES)])
-    with open_log(log) as stream:
-        key = identify_stream(stream)
+    key = fingerprint(content(log))
     assert key is not None
     text = (GOLDEN / case).read_bytes().replace(b"@KEY@", key.encode()).replace(b"@LOG@", str(log).encode())
     state = tmp_path / "state"
@@ -61,9 +57,9 @@ def _assert_noticed(case: str, state: Path, name: str, err: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_tailer_run_starts_cleanly_on_a_broken_checkpoint_and_skips_nothing(tmp_path, receiver, case):
     cfg, state = _setup(tmp_path, receiver.url, case, "checkpoint.json")
-    run = start_run(cfg)
+    run = start_tailer("run", "-c", cfg)
     try:
-        arrived = wait_until(lambda: len(delivered(receiver)) >= LINES or run.proc.poll() is not None, 60)
+        arrived = wait_until(lambda: len(delivered(receiver)) >= LINES or run.poll() is not None, 60)
     finally:
         code = run.stop(signal.SIGTERM)
     err = run.stderr()
@@ -76,9 +72,9 @@ def test_tailer_run_starts_cleanly_on_a_broken_checkpoint_and_skips_nothing(tmp_
 @pytest.mark.parametrize("case", CASES)
 def test_tailer_replay_starts_cleanly_on_a_broken_replay_state_and_skips_nothing(tmp_path, receiver, case):
     cfg, state = _setup(tmp_path, receiver.url, case, REPLAY_STATE)
-    replay = start_replay(cfg, str(tmp_path / "logs"))
+    replay = start_tailer("replay", "-c", cfg, tmp_path / "logs")
     try:
-        code = replay.proc.wait(timeout=60)
+        code = replay.wait(timeout=60)
     finally:
         replay.stop(signal.SIGKILL)  # only if still running: bounded
     err = replay.stderr()
@@ -92,18 +88,17 @@ def test_tailer_replay_starts_cleanly_on_a_broken_replay_state_and_skips_nothing
 def test_tailer_replay_of_a_gz_archive_with_an_offset_past_its_end_skips_nothing(tmp_path, receiver, case):
     """The same for a .gz: seeking a gzip stream past its end does not fail, it just reads nothing, so an
     offset past the uncompressed end must be noticed some other way than by an error."""
-    cfg = write_live_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url)
     log = write_log(tmp_path / "logs" / "app.log.1.gz", [vote_line(i) for i in range(LINES)], gz=True)
-    with open_log(log) as stream:
-        key = identify_stream(stream)
+    key = fingerprint(content(log))
     assert key is not None
     text = (GOLDEN / case).read_bytes().replace(b"@KEY@", key.encode()).replace(b"@LOG@", str(log).encode())
     state = tmp_path / "state"
     state.mkdir()
     (state / REPLAY_STATE).write_bytes(text)
-    replay = start_replay(cfg, str(log))
+    replay = start_tailer("replay", "-c", cfg, log)
     try:
-        code = replay.proc.wait(timeout=60)
+        code = replay.wait(timeout=60)
     finally:
         replay.stop(signal.SIGKILL)
     err = replay.stderr()

@@ -17,12 +17,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers import Done, run_tailer, start_tailer, wait_until, write_config
 
 from tailer.cli.main import main as cli_main
 from tailer.receiver.embedded import EmbeddedReceiver
@@ -48,49 +48,39 @@ class World:
         self.logs = root / "logs"
         self.logs.mkdir()
         shutil.copy(ROOT / "samples" / "logs" / "app.log", self.logs / "app.log")
-        self.outputs: list[tuple[str, bytes]] = []
-        self.env = {**os.environ, "OPER_TOKEN": CANARY, "PYTHONUNBUFFERED": "1"}
+        self.outputs: list[tuple[str, str]] = []
+        self.env = {**os.environ, "OPER_TOKEN": CANARY}
         self.env.pop("TAILER_CONFIG", None)
 
-    def config(self, name: str, url: str, **extra: str) -> Path:
-        endpoint = {"url": url, "token": "${OPER_TOKEN}", "max_backoff": "0.2", "timeout": "2", **extra}
-        if "token_file" in extra:
-            del endpoint["token"]
-        rules = (ROOT / "rules.yaml").read_text(encoding="utf-8").split("\nrules:\n", 1)[1]
-        text = (
-            "endpoint:\n" + "".join(f"  {k}: {v}\n" for k, v in endpoint.items())
-            + f"sources:\n  - paths: [{self.logs}/app.log]\nstate_dir: state-{name}\nrules:\n" + rules
+    def config(self, name: str, url: str, token_file: str | None = None) -> Path:
+        rules = "rules:\n" + (ROOT / "rules.yaml").read_text(encoding="utf-8").split("\nrules:\n", 1)[1]
+        return write_config(
+            self.root, url, token=None if token_file else "${OPER_TOKEN}", paths=[f"{self.logs}/app.log"],
+            exclude=(), concurrency=None, nonce=None, rate_limit=None, max_backoff=0.2, timeout=2,
+            extra_endpoint=f"  token_file: {token_file}\n" if token_file else "", state_dir=f"state-{name}",
+            rules=rules, name=f"{name}.yaml",
         )  # fmt: skip
-        path = self.root / f"{name}.yaml"
-        path.write_text(text, encoding="utf-8")
-        return path
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-        cmd = [sys.executable, "-m", "tailer", *args, "--log-level", "debug"]
-        done = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 60) -> Done:
+        done = run_tailer(*args, "--log-level", "debug", cwd=self.root, env=self.env, timeout=timeout)
         self.outputs.append((" ".join(args), done.stdout + done.stderr))
         return done
 
-    def briefly(self, *args: str, seconds: float, until: Path | None = None) -> tuple[int, bytes]:
+    def briefly(self, *args: str, seconds: float, until: Path | None = None) -> tuple[int | None, str]:
         """Start a long-running command, let it work (until ``until`` exists, at most ``seconds``), SIGTERM."""
-        cmd = [sys.executable, "-m", "tailer", *args, "--log-level", "debug"]
-        proc = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and proc.poll() is None and not (until and until.exists()):
-            time.sleep(0.1)
+        proc = start_tailer(*args, "--log-level", "debug", cwd=self.root, env=self.env)
+        wait_until(lambda: proc.poll() is not None or (until is not None and until.exists()), seconds, step=0.1)
         time.sleep(0.5)  # a moment more of retries and debug logging
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
         try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        self.outputs.append((" ".join(args), out + err))
-        return proc.returncode, out + err
+            code: int | None = proc.stop(signal.SIGTERM, timeout=30)
+        except subprocess.TimeoutExpired:  # killed
+            code = proc.poll()
+        output = proc.stdout() + proc.stderr()
+        self.outputs.append((" ".join(args), output))
+        return code, output
 
     def leaks(self, exclude: set[Path]) -> list[str]:
-        found = [f"output of `tailer {what}`" for what, data in self.outputs if CANARY.encode() in data]
+        found = [f"output of `tailer {what}`" for what, data in self.outputs if CANARY in data]
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and path not in exclude and CANARY.encode() in path.read_bytes():
                 found.append(str(path.relative_to(self.root)))
@@ -119,18 +109,18 @@ def test_the_token_appears_in_no_output_and_no_file_on_any_cli_path(tmp_path):
 
         # Rule authoring, on every config (the token is loaded each time).
         for config in (embedded, good, refused):
-            assert world.cli("check", "-c", str(config)).returncode == 0
-        assert world.cli("test", "-c", str(embedded)).returncode == 0
+            assert world.cli("check", "-c", str(config)).code == 0
+        assert world.cli("test", "-c", str(embedded)).code == 0
         line = next(t for t in (ROOT / "samples/logs/app.log").read_text().splitlines() if "INFO  c.a.vote.VoteService - VOTE_CREATE" in t)
-        assert world.cli("match", "-c", str(embedded), line).returncode == 0
-        assert world.cli("match", "-c", str(embedded), "--log-format", "json", "no such line").returncode == 1
+        assert world.cli("match", "-c", str(embedded), line).code == 0
+        assert world.cli("match", "-c", str(embedded), "--log-format", "json", "no such line").code == 1
 
         # Replay: dry run, a working endpoint, a dead-lettering one, the embedded receiver.
         dry = world.cli("replay", "-c", str(good), "--dry-run", str(world.logs))
-        assert dry.returncode == 0 and dry.stdout.count(b'"nonce"') >= 1
-        assert world.cli("replay", "-c", str(good), str(world.logs)).returncode == 0
-        assert world.cli("replay", "-c", str(dead), str(world.logs)).returncode in (0, 3)  # 3: dead-lettered
-        assert world.cli("replay", "-c", str(embedded), str(world.logs)).returncode == 0
+        assert dry.code == 0 and dry.stdout.count('"nonce"') >= 1
+        assert world.cli("replay", "-c", str(good), str(world.logs)).code == 0
+        assert world.cli("replay", "-c", str(dead), str(world.logs)).code in (0, 3)  # 3: dead-lettered
+        assert world.cli("replay", "-c", str(embedded), str(world.logs)).code == 0
         # Replay against a closed port and against a 401: retried and paused forever, so stopped by SIGTERM.
         world.briefly("replay", "-c", str(refused), str(world.logs), seconds=3)
         world.briefly("replay", "-c", str(unauthorized), "--restart", str(world.logs), seconds=3)
@@ -141,22 +131,19 @@ def test_the_token_appears_in_no_output_and_no_file_on_any_cli_path(tmp_path):
             world.briefly("run", "-c", str(config), "--grace", "1", seconds=4, until=state / "checkpoint.json")
         world.briefly("run", "-c", str(embedded), "--log-format", "json", "--grace", "1", seconds=4)
         for config in (good, refused, embedded):
-            assert world.cli("status", "-c", str(config)).returncode == 0
-            assert world.cli("status", "-c", str(config), "--json").returncode == 0
+            assert world.cli("status", "-c", str(config)).code == 0
+            assert world.cli("status", "-c", str(config), "--json").code == 0
         if "dlq" in cli_main.commands:  # `tailer dlq` (another change) reads the dead-letter file
             world.cli("dlq", "list", "-c", str(dead))
 
         # Errors print the config, never the token.
         broken = tmp_path / "broken.yaml"
         broken.write_text(embedded.read_text().replace("  timeout: 2", "  timeout: ${OPER_TOKEN}"))
-        assert world.cli("check", "-c", str(broken)).returncode == 1
+        assert world.cli("check", "-c", str(broken)).code == 1
 
         # The reference receiver, with the canary as its token, asked with the right and a wrong one.
         port = closed_port()
-        receiver = subprocess.Popen(
-            [sys.executable, "-m", "tailer", "receiver", "--port", str(port), "--db", str(tmp_path / "r.db")],
-            cwd=tmp_path, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        receiver = start_tailer("receiver", "--port", port, "--db", tmp_path / "r.db", cwd=tmp_path, env=world.env)
         try:
             url = f"http://127.0.0.1:{port}/api/v1/OperReport"
             body = {"ts": 1, "nonce": "n1", "data": {"oper_id": "1"}}
@@ -170,9 +157,8 @@ def test_the_token_appears_in_no_output_and_no_file_on_any_cli_path(tmp_path):
                     time.sleep(0.1)
             assert statuses == [200, 401]
         finally:
-            receiver.send_signal(signal.SIGTERM)
-            out, err = receiver.communicate(timeout=30)
-            world.outputs.append(("receiver", out + err))
+            receiver.stop(signal.SIGTERM, timeout=30)
+            world.outputs.append(("receiver", receiver.stdout() + receiver.stderr()))
 
         # Every path ran: records stored, 401s answered, a record dead-lettered, retries against the closed port.
         assert ok.count() > 0 and wrong.stats.get(401, 0) > 0 and refusing.stats.get(400, 0) > 0

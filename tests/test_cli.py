@@ -5,32 +5,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from replay_helpers import vote_line, write_config, write_log
+from helpers import run_tailer, start_tailer, write_config
+from logdata import vote_line, write_log
 
 from tailer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def tailer(
-    *args: str, cwd: Path, input: str | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tailer", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=120,
-        env=env,
-    )
 
 
 @pytest.fixture
@@ -54,8 +41,8 @@ def canonical(items) -> list[str]:
 @pytest.mark.slow
 def test_readme_main_command_delivers_every_sample_operation_exactly_once(project_copy):
     """`tailer replay samples/logs` with the shipped rules.yaml into the embedded receiver."""
-    result = tailer("replay", "samples/logs", cwd=project_copy)
-    assert result.returncode == 0, result.stderr
+    result = run_tailer("replay", "samples/logs", cwd=project_copy)
+    assert result.code == 0, result.stderr
     assert "receiver.sqlite3" in result.stdout
     db = project_copy / ".tailer" / "receiver.sqlite3"
     with sqlite3.connect(db) as conn:
@@ -77,13 +64,13 @@ def test_readme_main_command_delivers_every_sample_operation_exactly_once(projec
     }
     sent = re.search(r"^sent\s+([\d,]+)", result.stdout, re.M)
     assert sent and int(sent[1].replace(",", "")) == len(want)
-    again = tailer("replay", "samples/logs", cwd=project_copy)
-    assert again.returncode == 0 and re.search(r"^sent\s+0$", again.stdout, re.M), again.stdout
+    again = run_tailer("replay", "samples/logs", cwd=project_copy)
+    assert again.code == 0 and re.search(r"^sent\s+0$", again.stdout, re.M), again.stdout
 
 
 def test_shipped_rules_pass_their_own_tests():
-    result = tailer("test", cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_tailer("test", cwd=ROOT)
+    assert result.code == 0, result.stdout + result.stderr
     assert re.search(r"^\d+ passed, 0 failed$", result.stdout, re.M)
 
 
@@ -100,8 +87,8 @@ rules:
         expect: {oper_id: "1504000120679", ext1: "9", uid: 43}
 """
     )
-    result = tailer("test", "-c", str(cfg), cwd=tmp_path)
-    assert result.returncode == 1
+    result = run_tailer("test", "-c", str(cfg), cwd=tmp_path)
+    assert result.code == 1
     assert "FAIL" in result.stdout and "vote" in result.stdout
     assert "43" in result.stdout and "42" in result.stdout  # the diff shows both sides
     assert "0 passed, 1 failed" in result.stdout
@@ -125,23 +112,23 @@ rules:
 def test_bad_rules_give_one_error_line_with_file_line_and_rule(tmp_path, rules, message):
     cfg = tmp_path / "rules.yaml"
     cfg.write_text("endpoint: {url: embedded, token: t}\nrules:\n" + rules)
-    result = tailer("check", "-c", str(cfg), cwd=tmp_path)
-    assert result.returncode == 1
+    result = run_tailer("check", "-c", str(cfg), cwd=tmp_path)
+    assert result.code == 1
     assert "Traceback" not in result.stderr
     assert re.search(r"^Error: .*" + message, result.stderr, re.M | re.I), result.stderr
 
 
 def test_check_summarises_the_shipped_config():
-    result = tailer("check", cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    result = run_tailer("check", cwd=ROOT)
+    assert result.code == 0, result.stderr
     assert "OK" in result.stdout and "rules" in result.stdout
 
 
 def test_match_shows_rule_and_payload_or_why_not(tmp_path):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/api/v1/OperReport")
     hit, miss = vote_line(5, "VOTE_CREATE"), "2026-11-01 00:00:00 INFO nothing to see"
-    result = tailer("match", "-c", str(cfg), "-", cwd=tmp_path, input=f"{hit}\n{miss}\n")
-    assert result.returncode == 1  # one line gave no record
+    result = run_tailer("match", "-c", str(cfg), "-", cwd=tmp_path, input=f"{hit}\n{miss}\n")
+    assert result.code == 1  # one line gave no record
     first, second = result.stdout.splitlines()
     assert first.startswith("rule vote: ")
     payload = json.loads(first.split(": ", 1)[1])
@@ -156,8 +143,8 @@ def test_match_shows_rule_and_payload_or_why_not(tmp_path):
 
 
 def test_missing_config_is_a_clean_error(tmp_path):
-    result = tailer("check", "-c", str(tmp_path / "nope.yaml"), cwd=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = run_tailer("check", "-c", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert result.code != 0 and "Traceback" not in result.stderr
     assert "nope.yaml" in result.stderr
 
 
@@ -168,20 +155,14 @@ def test_token_never_printed_by_any_command(tmp_path, receiver):
     cfg = write_config(tmp_path, receiver.url, token=secret)
     outputs = []
     for args in (["check"], ["test"], ["match", vote_line(1)], ["replay", "--dry-run", "logs"]):
-        r = tailer(*args, "-c", str(cfg), cwd=tmp_path)
+        r = run_tailer(*args, "-c", str(cfg), cwd=tmp_path)
         outputs.append(r.stdout + r.stderr)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tailer", "replay", "-c", str(cfg), "logs"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_tailer("replay", "-c", cfg, "logs", cwd=tmp_path)
     try:
-        out, _ = proc.communicate(timeout=3)
+        proc.wait(timeout=3)
     except subprocess.TimeoutExpired:
-        proc.kill()  # paused on 401 forever, as designed
-        out, _ = proc.communicate(timeout=30)
+        proc.stop(signal.SIGKILL, timeout=30)  # paused on 401 forever, as designed
+    out = proc.stdout() + proc.stderr()
     outputs.append(out)
     assert "refuses the token" in out or "401" in out
     for text in outputs:
@@ -208,9 +189,9 @@ def test_every_command_has_help_with_an_example():
 def test_log_format_json_gives_one_json_object_per_stderr_line(tmp_path, receiver):
     write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(3)])
     cfg = write_config(tmp_path, receiver.url)
-    assert tailer("replay", "-c", str(cfg), "logs", cwd=tmp_path).returncode == 0
-    result = tailer("replay", "--log-format", "json", "-c", str(cfg), "logs", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert run_tailer("replay", "-c", str(cfg), "logs", cwd=tmp_path).code == 0
+    result = run_tailer("replay", "--log-format", "json", "-c", str(cfg), "logs", cwd=tmp_path)
+    assert result.code == 0, result.stderr
     assert "already replayed" in result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
@@ -219,10 +200,9 @@ def test_log_format_json_gives_one_json_object_per_stderr_line(tmp_path, receive
 @pytest.mark.parametrize("command", [["replay", "logs"], ["run"]])
 def test_unusable_state_dir_is_one_clean_error_before_anything_is_sent(tmp_path, receiver, command):
     write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(3)])
-    cfg = write_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url, state_dir="blocker/state")
     (tmp_path / "blocker").write_text("a file where state_dir's parent should be")
-    cfg.write_text(cfg.read_text().replace("state_dir: state", "state_dir: blocker/state"))
-    result = tailer(*command, "-c", str(cfg), cwd=tmp_path)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    result = run_tailer(*command, "-c", str(cfg), cwd=tmp_path)
+    assert result.code == 1 and "Traceback" not in result.stderr
     assert re.search(r"^Error: state_dir .*blocker/state is not usable", result.stderr, re.M), result.stderr
     assert receiver.count() == 0

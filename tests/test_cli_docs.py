@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from helpers import run_tailer
 
 from tailer import __version__
 from tailer.cli import exitcodes
@@ -43,10 +42,8 @@ def test_the_tree_has_the_commands_this_test_walks():
 
 
 def test_version_is_the_package_version():
-    result = subprocess.run(
-        [sys.executable, "-m", "tailer", "--version"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0
+    result = run_tailer("--version", timeout=60)
+    assert result.code == 0
     assert result.stdout.strip() == f"tailer, version {__version__}"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["version"] == __version__
@@ -92,20 +89,11 @@ def test_usage_errors_exit_2_and_library_errors_exit_1(tmp_path):
 
 def test_bash_completion_works_as_the_readme_says():
     assert 'eval "$(_TAILER_COMPLETE=bash_source tailer)"' in README
-    source = subprocess.run(
-        [sys.executable, "-m", "tailer"],
-        env=os.environ | {"_TAILER_COMPLETE": "bash_source"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert source.returncode == 0 and "complete -o nosort -F _tailer_completion tailer" in source.stdout
+    source = run_tailer(env=os.environ | {"_TAILER_COMPLETE": "bash_source"}, timeout=60)
+    assert source.code == 0 and "complete -o nosort -F _tailer_completion tailer" in source.stdout
     # What the generated function asks at a TAB after "tailer dlq ": the subcommands.
-    words = subprocess.run(
-        [sys.executable, "-m", "tailer"],
+    words = run_tailer(
         env=os.environ | {"_TAILER_COMPLETE": "bash_complete", "COMP_WORDS": "tailer dlq ", "COMP_CWORD": "2"},
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert {"plain,list", "plain,resend", "plain,purge"} <= set(words.stdout.split())

@@ -8,34 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from replay_helpers import vote_line, write_config, write_log
+from helpers import run_tailer, start_tailer, wait_until, write_config
+from logdata import vote_line, write_log
 
 from tailer.cli.main import main
 from tailer.ship.deadletter import DeadLetterWriter
 from tailer.ship.dlq import DeadLetterBusy, DeadLetterFile, apply_journal, parse_letters
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def tailer(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tailer", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def run_tailer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tailer", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
 
 
 def cli(*args: str, cwd: Path):
@@ -58,22 +42,13 @@ def listed(tmp: Path) -> list[dict]:
     return json.loads(result.output)["records"]
 
 
-def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
-    """Bounded in count and in time."""
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def rejected_replay(tmp: Path, make_receiver, n: int, *, concurrency: int = 4):
     """A real `tailer replay` of n vote lines into a receiver that rejects every one (HTTP 400)."""
     receiver = make_receiver(fail_rate=1.0, fail_status=400)
     write_config(tmp, receiver.url, concurrency=concurrency)
     write_log(tmp / "logs" / "app.log", [vote_line(i) for i in range(n)])
     result = run_tailer("replay", "logs", cwd=tmp)
-    assert result.returncode == 3, result.stderr  # finished, with records dead-lettered
+    assert result.code == 3, result.stderr  # finished, with records dead-lettered
     assert receiver.count() == 0
     return receiver
 
@@ -132,13 +107,12 @@ def test_resend_killed_mid_way_loses_nothing_resends_at_most_its_window_and_a_re
     receiver = rejected_replay(tmp_path, make_receiver, total, concurrency=window)
     everything = nonces(listed(tmp_path))
     receiver.set_faults(fail_rate=0.0, latency=0.2)
-    proc = tailer("dlq", "resend", cwd=tmp_path)
+    proc = start_tailer("dlq", "resend", cwd=tmp_path)
     try:
-        wait_for(lambda: receiver.count() >= 8, "the resend to deliver some records")
+        assert wait_until(lambda: receiver.count() >= 8, step=0.02), "the resend delivered nothing"
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+        code = proc.stop(signal.SIGKILL, timeout=30)
+    assert code == -signal.SIGKILL
     received = nonces(receiver.records())
     assert len(received) < total, "the resend finished before it was killed: the test proved nothing"
     still = nonces(listed(tmp_path))  # the journal of the killed resend applied
@@ -147,7 +121,7 @@ def test_resend_killed_mid_way_loses_nothing_resends_at_most_its_window_and_a_re
 
     receiver.set_faults(latency=0.0)
     rerun = run_tailer("dlq", "resend", cwd=tmp_path)
-    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.code == 0, rerun.stderr
     assert nonces(receiver.records()) == everything and listed(tmp_path) == []
     assert receiver.duplicates <= window  # exact resends the receiver acknowledged without storing
     assert not (tmp_path / "state" / "dead-letter.jsonl.resend").read_bytes()
@@ -156,18 +130,18 @@ def test_resend_killed_mid_way_loses_nothing_resends_at_most_its_window_and_a_re
 def test_lines_appended_while_a_resend_runs_survive_it(tmp_path, make_receiver):
     receiver = rejected_replay(tmp_path, make_receiver, 10, concurrency=2)
     receiver.set_faults(fail_rate=0.0, latency=0.3)
-    proc = tailer("dlq", "resend", cwd=tmp_path)
+    proc = start_tailer("dlq", "resend", cwd=tmp_path)
     writer = DeadLetterWriter(dead_letter_path(tmp_path))  # what `tailer run` appends with
     try:
-        wait_for(lambda: receiver.count() >= 1, "the resend to start")
+        assert wait_until(lambda: receiver.count() >= 1, step=0.02), "the resend did not start"
         for i in range(20):
             payload = {"ts": 1, "nonce": f"appended-{i}", "data": {"oper_id": "1504000120618"}}
             writer.write(payload=payload, answer={"ret": 400}, status=400, attempts=1, origin=None,
                          rule="vote", reason="HTTP 400")  # fmt: skip
         assert proc.poll() is None, "the resend ended before the appends: the test proved nothing"
     finally:
-        out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+        code = proc.wait(timeout=120)
+    assert code == 0, proc.stderr()
     assert receiver.count() == 10
     assert nonces(listed(tmp_path)) == sorted(f"appended-{i}" for i in range(20))
 
@@ -193,7 +167,7 @@ def test_a_rewrite_never_loses_a_line_another_process_appends(tmp_path):
         return [x for x in letters if not olds or x is not olds[0]]
 
     try:
-        wait_for(lambda: b"new-" in path.read_bytes(), "the other process to append")
+        assert wait_until(lambda: b"new-" in path.read_bytes(), step=0.02), "the other process did not append"
         for _ in range(150):
             dlq.rewrite(drop_one_old)
     finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
-import sys
+
+from helpers import run_tailer
 
 from tailer.ship.deadletter import DeadLetterWriter
 from tailer.state.statedir import StateDir
@@ -21,11 +21,8 @@ def test_dlq_resend_to_the_embedded_receiver_stores_into_the_state_dir(tmp_path)
         payload=payload, answer={"ret": 1, "msg": "later"}, status=200, attempts=1, origin=None,
         rule="vote", reason="rejected",
     )  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "tailer", "dlq", "resend", "-c", str(cfg)],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_tailer("dlq", "resend", "-c", cfg)
+    assert done.code == 0, done.stderr
     with contextlib.closing(sqlite3.connect(state.receiver_db)) as db:
         assert db.execute("select count(*) from records").fetchone() == (1,)
     assert state.dead_letter.read_text(encoding="utf-8") == ""

@@ -7,13 +7,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import delivered, start_tailer, wait_until, wait_until_async, write_config
+from logdata import append_log
 
 from tailer.config.settings import load_settings
 from tailer.receiver.embedded import EmbeddedReceiver
@@ -21,8 +21,7 @@ from tailer.receiver.server import ReceiverConfig
 from tailer.run.live import Agent
 
 TOKEN = "live-test-token-do-not-print"
-RULES = r"""
-rules:
+RULES = r"""rules:
   - name: vote
     pattern: 'VOTE_JOIN voteId=(?P<ext1>\d+) uid=(?P<uid>\d+)'
     oper_id: "1504000120679"
@@ -34,59 +33,36 @@ LOTTERY_RULE = r"""
 """
 
 
-def write_config(tmp_path: Path, url: str, *, concurrency: int = 4, extra_rules: str = "") -> Path:
-    cfg = tmp_path / "rules.yaml"
-    cfg.write_text(
-        f"endpoint:\n  url: {url}\n  token: {TOKEN}\n  concurrency: {concurrency}\n  max_backoff: 0.3\n"
-        f"  timeout: 5\nsources:\n  - paths: ['{tmp_path}/logs/*.log']\nstate_dir: {tmp_path}/state\n"
-        + RULES
-        + extra_rules
-    )
-    (tmp_path / "logs").mkdir(exist_ok=True)
-    return cfg
+def live_config(tmp_path: Path, url: str, *, rules: str = RULES, logs: str = "*.log") -> Path:
+    """Random nonces (the tailer's default), so a line sent twice would be stored twice."""
+    return write_config(tmp_path, url, token=TOKEN, paths=[f"{tmp_path}/logs/{logs}"], exclude=(), nonce="random",
+                        rate_limit=None, max_backoff=0.3, state_dir=tmp_path / "state", rules=rules)  # fmt: skip
 
 
 def vote(i: int) -> str:
-    return f"2026-11-28 10:00:01,123 [exec-7] INFO c.a.VoteService - VOTE_JOIN voteId={i} uid=42\n"
-
-
-def append(path: Path, lines: list[str]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.writelines(lines)
-
-
-def delivered(receiver: EmbeddedReceiver) -> Counter[str]:
-    return Counter(r["data"]["ext1"] for r in receiver.records())
-
-
-async def until(predicate, timeout: float = 30.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(step)
+    return f"2026-11-28 10:00:01,123 [exec-7] INFO c.a.VoteService - VOTE_JOIN voteId={i} uid=42"
 
 
 def test_lines_appended_while_running_reach_the_receiver_and_the_checkpoint(tmp_path, make_receiver):
     receiver = make_receiver(token=TOKEN)
-    cfg = write_config(tmp_path, receiver.url)
+    cfg = live_config(tmp_path, receiver.url)
     log = tmp_path / "logs" / "app.log"
-    append(log, [vote(i) for i in range(5)] + ["a line no rule matches\n"])
+    append_log(log, [vote(i) for i in range(5)] + ["a line no rule matches"])
 
     async def scenario() -> int:
         agent = Agent(load_settings(cfg), checkpoint_interval=0.1, rescan_interval=0.2, handle_signals=False)
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
-        await until(lambda: receiver.count() == 5)
-        append(log, [vote(i) for i in range(5, 10)])
-        await until(lambda: receiver.count() == 10)
+        assert await wait_until_async(lambda: receiver.count() == 5)
+        append_log(log, [vote(i) for i in range(5, 10)])
+        assert await wait_until_async(lambda: receiver.count() == 10)
         stop.set()
         code = await task
         assert agent.counters.skipped == 1 and agent.counters.acked == 10
         return code
 
     assert asyncio.run(scenario()) == 0
-    assert delivered(receiver) == Counter(str(i) for i in range(10))
+    assert delivered(receiver) == Counter(range(10))
     doc = json.loads((tmp_path / "state" / "checkpoint.json").read_text())
     (entry,) = doc["files"]
     assert entry["path"] == str(log) and entry["offset"] == log.stat().st_size
@@ -105,33 +81,33 @@ def test_endpoint_down_then_up_loses_nothing_and_reading_stays_within_the_window
 
 
 def _endpoint_down_then_up(tmp_path: Path, first: EmbeddedReceiver, second: EmbeddedReceiver) -> None:
-    cfg = write_config(tmp_path, first.url, concurrency=4)
+    cfg = live_config(tmp_path, first.url)
     log = tmp_path / "logs" / "app.log"
     budget = 2048
     total = 400
-    window_bytes = 4 * len(vote(total))
+    window_bytes = 4 * (len(vote(total)) + 1)
 
     async def scenario() -> tuple[int, int]:
         agent = Agent(load_settings(cfg), checkpoint_interval=0.1, rescan_interval=0.1, read_budget=budget,
                       handle_signals=False)  # fmt: skip
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
-        append(log, [vote(i) for i in range(10)])
-        await until(lambda: first.count() == 10)
+        append_log(log, [vote(i) for i in range(10)])
+        assert await wait_until_async(lambda: first.count() == 10)
         await asyncio.to_thread(first.stop)  # the agent's loop keeps running while the server shuts down
-        append(log, [vote(i) for i in range(10, total)])  # ~30 KB backlog while the endpoint is down
+        append_log(log, [vote(i) for i in range(10, total)])  # ~30 KB backlog while the endpoint is down
         assert agent.shipper is not None
-        await until(lambda: agent.shipper.in_flight == 4)
+        assert await wait_until_async(lambda: agent.shipper.in_flight == 4)
         most = 0
         for _ in range(40):  # watch the backlog for a while: reading must stay stopped
             most = max(most, agent.read_ahead())
             await asyncio.sleep(0.02)
         await asyncio.to_thread(second.start)
-        await until(lambda: second.count() == total)
+        assert await wait_until_async(lambda: second.count() == total)
         stop.set()
         code = await task
         counts = delivered(second)
-        assert counts == Counter(str(i) for i in range(total))
+        assert counts == Counter(range(total))
         return code, most
 
     code, most = asyncio.run(scenario())
@@ -143,138 +119,110 @@ def _endpoint_down_then_up(tmp_path: Path, first: EmbeddedReceiver, second: Embe
 # -- subprocess: real signals ------------------------------------------------------------------------------
 
 
-def start_tailer(cfg: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tailer", "run", "-c", str(cfg), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-def finish(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str]:
-    proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        raise
-    return proc.returncode, err
-
-
 def test_sigterm_writes_the_checkpoint_exits_0_and_a_restart_resends_nothing(tmp_path, make_receiver):
     receiver = make_receiver(token=TOKEN)
-    cfg = write_config(tmp_path, receiver.url)
+    cfg = live_config(tmp_path, receiver.url)
     log = tmp_path / "logs" / "app.log"
-    append(log, [vote(i) for i in range(20)])
-    proc = start_tailer(cfg)
+    append_log(log, [vote(i) for i in range(20)])
+    proc = start_tailer("run", "-c", cfg)
     try:
-        wait_for(lambda: receiver.count() == 20)
-        append(log, [vote(i) for i in range(20, 30)])
-        wait_for(lambda: receiver.count() == 30)
+        assert wait_until(lambda: receiver.count() == 20)
+        append_log(log, [vote(i) for i in range(20, 30)])
+        assert wait_until(lambda: receiver.count() == 30)
     finally:
-        code, err = finish(proc)
+        code = proc.stop()
+    err = proc.stderr()
     assert code == 0, err
     assert TOKEN not in err
     entry = json.loads((tmp_path / "state" / "checkpoint.json").read_text())["files"][0]
     assert entry["offset"] == log.stat().st_size
-    append(log, [vote(i) for i in range(30, 35)])  # written while stopped
-    proc = start_tailer(cfg)
+    append_log(log, [vote(i) for i in range(30, 35)])  # written while stopped
+    proc = start_tailer("run", "-c", cfg)
     try:
-        wait_for(lambda: receiver.count() >= 35)
+        assert wait_until(lambda: receiver.count() >= 35)
     finally:
-        code, err = finish(proc, signal.SIGINT)
-    assert code == 0, err
-    assert delivered(receiver) == Counter(str(i) for i in range(35))
+        code = proc.stop(signal.SIGINT)
+    assert code == 0, proc.stderr()
+    assert delivered(receiver) == Counter(range(35))
 
 
 def test_sighup_reloads_rules_keeps_positions_and_survives_a_broken_file(tmp_path, make_receiver):
     receiver = make_receiver(token=TOKEN)
-    cfg = write_config(tmp_path, receiver.url)
+    cfg = live_config(tmp_path, receiver.url)
     log = tmp_path / "logs" / "app.log"
-    lottery = "2026-11-28 10:00:02,000 INFO LOTTERY_JOIN lotteryId={} uid=7\n"
-    append(log, [vote(1), lottery.format(100)])
-    proc = start_tailer(cfg)
+    lottery = "2026-11-28 10:00:02,000 INFO LOTTERY_JOIN lotteryId={} uid=7"
+    append_log(log, [vote(1), lottery.format(100)])
+    proc = start_tailer("run", "-c", cfg)
     try:
-        wait_for(lambda: receiver.count() == 1)
-        write_config(tmp_path, receiver.url, extra_rules=LOTTERY_RULE)
+        assert wait_until(lambda: receiver.count() == 1)
+        live_config(tmp_path, receiver.url, rules=RULES + LOTTERY_RULE)
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)  # not an assertion: gives the reload a chance before the next line (else it waits)
-        append(log, [lottery.format(101)])
-        wait_for(lambda: receiver.count() == 2)
+        append_log(log, [lottery.format(101)])
+        assert wait_until(lambda: receiver.count() == 2)
         cfg.write_text(cfg.read_text() + "  - name: [broken\n")
         proc.send_signal(signal.SIGHUP)
-        append(log, [lottery.format(102), vote(2)])
-        wait_for(lambda: receiver.count() == 4)
+        append_log(log, [lottery.format(102), vote(2)])
+        assert wait_until(lambda: receiver.count() == 4)
     finally:
-        code, err = finish(proc)
+        code = proc.stop()
+    err = proc.stderr()
     assert code == 0, err
     # lottery 100 was read before the reload (no rule then): positions are kept, it is not read again.
-    assert delivered(receiver) == Counter(["1", "101", "102", "2"])
+    assert delivered(receiver) == Counter([1, 101, 102, 2])
     assert "reload of" in err and "keeping the previous rules" in err and "ERROR" in err
 
 
 def test_second_sigint_exits_at_once_and_the_in_flight_records_are_sent_again(tmp_path, make_receiver):
     receiver = make_receiver(token=TOKEN)
-    cfg = write_config(tmp_path, receiver.url)
+    cfg = live_config(tmp_path, receiver.url)
     log = tmp_path / "logs" / "app.log"
-    append(log, [vote(i) for i in range(3)])
-    proc = start_tailer(cfg, "--grace", "600")
+    append_log(log, [vote(i) for i in range(3)])
+    proc = start_tailer("run", "-c", cfg, "--grace", "600")
     try:
-        wait_for(lambda: receiver.count() == 3)
-        wait_for(lambda: (tmp_path / "state" / "checkpoint.json").exists())
+        assert wait_until(lambda: receiver.count() == 3)
+        assert wait_until(lambda: (tmp_path / "state" / "checkpoint.json").exists())
         receiver.set_faults(fail_rate=1.0, fail_status=503)  # the endpoint now refuses everything
-        append(log, [vote(i) for i in range(3, 6)])
-        wait_for(lambda: receiver.stats.get(503, 0) >= 3)
+        append_log(log, [vote(i) for i in range(3, 6)])
+        assert wait_until(lambda: receiver.stats.get(503, 0) >= 3)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)  # not an assertion: lets the first SIGINT start the (600 s) drain
-        code, err = finish(proc, signal.SIGINT)  # bounded by 60 s, far below the grace period
+        code = proc.stop(signal.SIGINT)  # bounded by 60 s, far below the grace period
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert code == 130, err
+        proc.stop(signal.SIGKILL)  # only if still running
+    assert code == 130, proc.stderr()
     receiver.set_faults(fail_rate=0.0)
-    proc = start_tailer(cfg)
+    proc = start_tailer("run", "-c", cfg)
     try:
-        wait_for(lambda: receiver.count() == 6)
+        assert wait_until(lambda: receiver.count() == 6)
     finally:
-        code, err = finish(proc)
-    assert code == 0, err
-    assert delivered(receiver) == Counter(str(i) for i in range(6))
+        code = proc.stop()
+    assert code == 0, proc.stderr()
+    assert delivered(receiver) == Counter(range(6))
 
 
 @pytest.mark.parametrize("rotate", ["rename", "copytruncate"])
 def test_rotation_while_running_delivers_every_line_once(tmp_path, make_receiver, rotate):
     receiver = make_receiver(token=TOKEN)
-    cfg = write_config(tmp_path, receiver.url)
-    cfg.write_text(cfg.read_text().replace("/logs/*.log']", "/logs/app.log*']"))
+    cfg = live_config(tmp_path, receiver.url, logs="app.log*")
     log = tmp_path / "logs" / "app.log"
 
     async def scenario() -> None:
         agent = Agent(load_settings(cfg), checkpoint_interval=0.1, rescan_interval=0.1, handle_signals=False)
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
-        append(log, [vote(i) for i in range(30)])
-        await until(lambda: receiver.count() == 30)
-        append(log, [vote(i) for i in range(30, 40)])
+        append_log(log, [vote(i) for i in range(30)])
+        assert await wait_until_async(lambda: receiver.count() == 30)
+        append_log(log, [vote(i) for i in range(30, 40)])
         if rotate == "rename":
             os.rename(log, log.with_name("app.log.1"))
         else:
             log.with_name("app.log.1").write_bytes(log.read_bytes())
             os.truncate(log, 0)
-        append(log, [vote(i) for i in range(40, 45)])
-        await until(lambda: receiver.count() >= 45)
+        append_log(log, [vote(i) for i in range(40, 45)])
+        assert await wait_until_async(lambda: receiver.count() >= 45)
         stop.set()
         assert await task == 0
 
     asyncio.run(scenario())
-    assert delivered(receiver) == Counter(str(i) for i in range(45))
+    assert delivered(receiver) == Counter(range(45))

@@ -15,17 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from live_helpers import (
-    PacedWriter,
-    delivered,
-    lines_on_disk,
-    rotating_handler,
-    settle,
-    start_run,
-    timed_handler,
-    wait_until,
-    write_live_config,
-)
+from helpers import delivered, settle, start_tailer, wait_until, write_config
+from logdata import PacedWriter, lines_on_disk, rotating_handler, timed_handler
 
 TOTAL = 3000  # lines, 10 every 10 ms: a little over 3 s of writing
 ROTATIONS = 4
@@ -56,8 +47,8 @@ def follow_while_writing(
     the writing), then wait (bounded) until every line on disk has arrived, and stop it with SIGTERM.
     ``expect(line)`` picks the lines to wait for (default: all). Returns (stderr, exit code)."""
     config.setdefault("concurrency", 8)
-    cfg = write_live_config(tmp, receiver.url, **config)
-    run = start_run(cfg)
+    cfg = write_config(tmp, receiver.url, **config)
+    run = start_tailer("run", "-c", cfg)
     try:
         assert wait_until(lambda: "following 1 source" in run.stderr(), timeout=30), run.stderr()
         writer.start()

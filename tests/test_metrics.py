@@ -9,16 +9,14 @@ import asyncio
 import json
 import re
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from live_helpers import TOKEN, start_run, wait_until, write_live_config
+from helpers import TOKEN, run_tailer, start_tailer, wait_until, wait_until_async, write_config
+from logdata import append_log, vote_line, write_log
 from prometheus_client.parser import text_string_to_metric_families
-from replay_helpers import vote_line, write_log
 
 from tailer.config.settings import load_settings
 from tailer.errors import ConfigError
@@ -37,9 +35,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def with_metrics(cfg: Path, port: int) -> Path:
-    cfg.write_text(cfg.read_text() + f"metrics:\n  listen: 127.0.0.1:{port}\n")
-    return cfg
+def metrics_config(tmp: Path, url: str, port: int) -> Path:
+    return write_config(tmp, url, extra=f"metrics:\n  listen: 127.0.0.1:{port}\n")
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -67,11 +64,6 @@ def scrape(port: int) -> dict[tuple[str, frozenset], float]:
 
 def value(samples: dict, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
-
-
-def append(path: Path, lines: list[str]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.writelines(line + "\n" for line in lines)
 
 
 def until_metric(port: int, name: str, want, **labels: str) -> dict:
@@ -143,8 +135,7 @@ def test_reason_labels_are_stable_snake_case():
 
 @pytest.mark.parametrize("listen", ["localhost", "127.0.0.1:99999", "127.0.0.1:0"])
 def test_metrics_listen_must_be_host_and_port(tmp_path, listen):
-    cfg = write_live_config(tmp_path, "http://127.0.0.1:1/api")
-    cfg.write_text(cfg.read_text() + f"metrics:\n  listen: '{listen}'\n")
+    cfg = write_config(tmp_path, "http://127.0.0.1:1/api", extra=f"metrics:\n  listen: '{listen}'\n")
     with pytest.raises(ConfigError, match=r"rules\.yaml:\d+.*host:port"):
         load_settings(cfg)
 
@@ -154,14 +145,14 @@ def test_metrics_listen_must_be_host_and_port(tmp_path, listen):
 
 def test_run_serves_reads_matches_sends_retries_dead_letters_and_the_auth_pause(tmp_path, receiver):
     port = free_port()
-    cfg = with_metrics(write_live_config(tmp_path, receiver.url), port)
+    cfg = metrics_config(tmp_path, receiver.url, port)
     log = tmp_path / "logs" / "app.log"
     log.write_text("")
-    run = start_run(cfg)
+    run = start_tailer("run", "-c", cfg)
     try:
         assert wait_until(lambda: get(port, "/healthz")[0] == 200), run.stderr()
         assert get(port, "/healthz")[1] == "ok\n"
-        append(log, [vote_line(i) for i in range(5)] + ["a line no rule matches"])
+        append_log(log, [vote_line(i) for i in range(5)] + ["a line no rule matches"])
         glob = str(tmp_path / "logs" / "*.log*")
         m = until_metric(port, "tailer_records_sent_total", 5)
         m = until_metric(port, "tailer_lines_read_total", 6, source=glob)
@@ -179,17 +170,17 @@ def test_run_serves_reads_matches_sends_retries_dead_letters_and_the_auth_pause(
         assert receiver.count() == 5
 
         receiver.fail_next(2, 503)  # retried
-        append(log, [vote_line(5)])
+        append_log(log, [vote_line(5)])
         m = until_metric(port, "tailer_records_sent_total", 6)
         assert value(m, "tailer_records_retried_total", reason="http_503") == 2
 
         receiver.fail_next(1, 400)  # dead-lettered
-        append(log, [vote_line(6)])
+        append_log(log, [vote_line(6)])
         m = until_metric(port, "tailer_records_dead_lettered_total", 1, reason="http_400")
         assert value(m, "tailer_records_sent_total") == 6
 
         receiver.set_token("another-token")  # 401: paused, retried, not dead-lettered, still healthy
-        append(log, [vote_line(7)])
+        append_log(log, [vote_line(7)])
         m = until_metric(port, "tailer_endpoint_paused", 1)
         assert value(m, "tailer_records_retried_total", reason="http_401") >= 1
         assert value(m, "tailer_records_in_flight") == 1
@@ -214,10 +205,10 @@ def test_run_serves_reads_matches_sends_retries_dead_letters_and_the_auth_pause(
 
 def test_healthz_says_503_and_why_while_the_checkpoint_cannot_be_written(tmp_path, receiver):
     port = free_port()
-    cfg = with_metrics(write_live_config(tmp_path, receiver.url), port)
+    cfg = metrics_config(tmp_path, receiver.url, port)
     log = tmp_path / "logs" / "app.log"
-    append(log, [vote_line(0)])
-    run = start_run(cfg)
+    append_log(log, [vote_line(0)])
+    run = start_tailer("run", "-c", cfg)
     checkpoint = tmp_path / "state" / "checkpoint.json"
     try:
         until_metric(port, "tailer_records_sent_total", 1)
@@ -226,7 +217,7 @@ def test_healthz_says_503_and_why_while_the_checkpoint_cannot_be_written(tmp_pat
         # Root ignores permissions, so make the rename fail instead: the checkpoint's path is a directory.
         checkpoint.unlink()
         checkpoint.mkdir()
-        append(log, [vote_line(1)])
+        append_log(log, [vote_line(1)])
         until_metric(port, "tailer_checkpoint_write_failures_total", lambda v: v >= 1)
         assert wait_until(lambda: get(port, "/healthz")[0] == 503), get(port, "/healthz")
         status, body = get(port, "/healthz")
@@ -245,10 +236,10 @@ def test_run_refuses_to_start_when_the_metrics_port_is_taken(tmp_path, receiver)
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = with_metrics(write_live_config(tmp_path, receiver.url), port)
-        run = start_run(cfg)
+        cfg = metrics_config(tmp_path, receiver.url, port)
+        run = start_tailer("run", "-c", cfg)
         try:
-            code = run.proc.wait(timeout=60)
+            code = run.wait(timeout=60)
         finally:
             run.stop()
     assert code == 1
@@ -262,7 +253,7 @@ def test_a_dead_watchdog_observer_or_a_stuck_loop_is_unhealthy_and_the_server_th
     tmp_path, receiver
 ):
     port = free_port()
-    cfg = with_metrics(write_live_config(tmp_path, receiver.url), port)
+    cfg = metrics_config(tmp_path, receiver.url, port)
     (tmp_path / "logs" / "app.log").write_text(vote_line(0) + "\n")
 
     async def scenario() -> int:
@@ -271,10 +262,11 @@ def test_a_dead_watchdog_observer_or_a_stuck_loop_is_unhealthy_and_the_server_th
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
         fetch = asyncio.to_thread
-        for _ in range(600):
-            if (await fetch(get, port, "/healthz"))[0] == 200 and receiver.count() == 1:
-                break
-            await asyncio.sleep(0.05)
+
+        async def healthy() -> bool:
+            return (await fetch(get, port, "/healthz"))[0] == 200
+
+        await wait_until_async(lambda: receiver.count() == 1 and healthy(), timeout=30)
         assert (await fetch(get, port, "/healthz"))[0] == 200
         # A blocking call on the loop's own thread: the loop cannot answer the health check.
         status, body = get(port, "/healthz")
@@ -287,10 +279,7 @@ def test_a_dead_watchdog_observer_or_a_stuck_loop_is_unhealthy_and_the_server_th
         status, body = await fetch(get, port, "/healthz")
         assert status == 503 and "watchdog observer" in body, body
         agent._wake.set()  # the next poll restarts it
-        for _ in range(600):
-            if (await fetch(get, port, "/healthz"))[0] == 200:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until_async(healthy, timeout=30)
         assert (await fetch(get, port, "/healthz"))[0] == 200
         assert agent.follower.stats.observer_restarts == 1
         stop.set()
@@ -304,18 +293,14 @@ def test_a_dead_watchdog_observer_or_a_stuck_loop_is_unhealthy_and_the_server_th
 
 
 def test_replay_writes_its_counters_as_a_textfile_collector_file(tmp_path, receiver):
-    cfg = write_live_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url)
     write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(4)] + ["no rule matches this"])
     out_dir = tmp_path / "textfile"
     out_dir.mkdir()
     prom = out_dir / "oper_tailer_replay.prom"
     receiver.fail_next(2, 503)
-    done = subprocess.run(
-        [sys.executable, "-m", "tailer", "replay", "-c", str(cfg), str(tmp_path / "logs"),
-         "--metrics-file", str(prom)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_tailer("replay", "-c", cfg, tmp_path / "logs", "--metrics-file", prom)
+    assert done.code == 0, done.stderr
     families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     samples = {(s.name, frozenset(s.labels.items())): s.value for f in families.values() for s in f.samples}
     glob = str(tmp_path / "logs" / "*.log*")
@@ -337,11 +322,8 @@ def test_replay_writes_its_counters_as_a_textfile_collector_file(tmp_path, recei
 
 
 def test_replay_without_metrics_file_writes_none(tmp_path, receiver):
-    cfg = write_live_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url)
     write_log(tmp_path / "logs" / "app.log", [vote_line(0)])
-    done = subprocess.run(
-        [sys.executable, "-m", "tailer", "replay", "-c", str(cfg), str(tmp_path / "logs")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_tailer("replay", "-c", cfg, tmp_path / "logs")
+    assert done.code == 0, done.stderr
     assert not list(tmp_path.rglob("*.prom"))

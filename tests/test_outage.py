@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from live_helpers import TOKEN, delivered, rss_kb, start_run, status_json, wait_until, write_live_config
-from replay_helpers import vote_line
+from helpers import TOKEN, delivered, rss_kb, start_tailer, status_json, wait_until, write_config
+from logdata import append_log, vote_line
 
 from tailer.receiver.embedded import EmbeddedReceiver
 from tailer.receiver.server import ReceiverConfig
@@ -24,8 +24,7 @@ RSS_MARGIN_KB = 30 * 1024
 
 def append(path: Path, first: int, stop: int, chunk: int = 1000) -> None:
     for base in range(first, stop, chunk):
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("".join(vote_line(i) + "\n" for i in range(base, min(base + chunk, stop))))
+        append_log(path, [vote_line(i) for i in range(base, min(base + chunk, stop))])
 
 
 def peak_rss(pid: int, samples: int = 10, step: float = 0.1) -> int:
@@ -70,7 +69,7 @@ def deliver_before_outage(tmp: Path, endpoint: Endpoint, log: Path, run) -> int:
     append(log, 0, BEFORE)
     assert wait_until(lambda: endpoint.current.count() == BEFORE, 30), run.stderr()
     size = log.stat().st_size
-    assert wait_until(lambda: (tmp / "state" / "checkpoint.json").exists() and checkpoint_offset(tmp) == size)
+    assert wait_until(lambda: checkpoint_offset(tmp) == size)  # FileNotFoundError: not written yet
     return size
 
 
@@ -78,9 +77,9 @@ def deliver_before_outage(tmp: Path, endpoint: Endpoint, log: Path, run) -> int:
 def test_endpoint_down_then_up_loses_nothing_memory_stays_flat_and_status_shows_the_lag(tmp_path):
     total = 20_000
     endpoint = Endpoint(tmp_path)
-    cfg = write_live_config(tmp_path, endpoint.url, paths=["logs/app.log"], concurrency=16, max_backoff=0.5)
+    cfg = write_config(tmp_path, endpoint.url, paths=["logs/app.log"], concurrency=16, max_backoff=0.5)
     log = tmp_path / "logs" / "app.log"
-    run = start_run(cfg)
+    run = start_tailer("run", "-c", cfg)
     try:
         saved = deliver_before_outage(tmp_path, endpoint, log, run)
         endpoint.down()
@@ -94,7 +93,7 @@ def test_endpoint_down_then_up_loses_nothing_memory_stays_flat_and_status_shows_
         (entry,) = status["files"]
         assert entry["path"] == str(log) and entry["offset"] == saved  # nothing acknowledged while down
         assert entry["behind"] == log.stat().st_size - saved == status["behind_total"] > 0
-        assert run.proc.poll() is None, run.stderr()
+        assert run.poll() is None, run.stderr()
         back = endpoint.back()
         assert wait_until(lambda: back.count() >= total, timeout=120), run.stderr()
         assert wait_until(lambda: status_json(cfg)["behind_total"] == 0, timeout=30)
@@ -117,9 +116,9 @@ def test_sigterm_during_outage_exits_0_after_the_grace_keeps_the_checkpoint_and_
 ):
     total = 2000
     endpoint = Endpoint(tmp_path)
-    cfg = write_live_config(tmp_path, endpoint.url, paths=["logs/app.log"], concurrency=4, max_backoff=0.5)
+    cfg = write_config(tmp_path, endpoint.url, paths=["logs/app.log"], concurrency=4, max_backoff=0.5)
     log = tmp_path / "logs" / "app.log"
-    run = start_run(cfg, "--grace", "1")
+    run = start_tailer("run", "-c", cfg, "--grace", "1")
     try:
         saved = deliver_before_outage(tmp_path, endpoint, log, run)
         endpoint.down()
@@ -130,7 +129,7 @@ def test_sigterm_during_outage_exits_0_after_the_grace_keeps_the_checkpoint_and_
         assert "still in flight" in run.stderr()
         assert checkpoint_offset(tmp_path) == saved  # exactly what was acknowledged, nothing unsent
         back = endpoint.back()
-        rerun = start_run(cfg)
+        rerun = start_tailer("run", "-c", cfg)
         try:
             assert wait_until(lambda: back.count() >= total, timeout=60), rerun.stderr()
         finally:

@@ -6,21 +6,12 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from replay_helpers import (
-    BASE_TS,
-    expected_data,
-    record_nonces,
-    vote_line,
-    write_config,
-    write_log,
-)
+from helpers import run_tailer, start_tailer, wait_until, wait_until_async, write_config
+from logdata import BASE_TS, expected_data, record_nonces, vote_line, write_log
 
 from tailer.config.settings import load_settings
 from tailer.run.replay import ReplayOptions, replay, state_path
@@ -141,9 +132,7 @@ def test_wrong_token_pauses_then_resumes_when_fixed_nothing_dead_lettered(tmp_pa
     receiver_token_fixed = threading.Event()
 
     def fix_token_after_refusals():
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and receiver.stats.get(401, 0) < 3:
-            time.sleep(0.02)
+        wait_until(lambda: receiver.stats.get(401, 0) >= 3, timeout=20, step=0.02)
         receiver.set_token("stale-token")  # the platform accepts the token again
         receiver_token_fixed.set()
 
@@ -177,27 +166,22 @@ def test_replay_killed_with_sigkill_loses_nothing_and_resends_only_the_unsaved_t
     total = 1500
     log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(total)])
     cfg = write_config(tmp_path, receiver.url, concurrency=8, rate_limit=600)
-    cmd = [sys.executable, "-m", "tailer", "replay", "-c", str(cfg), str(log)]
+    cmd = ("replay", "-c", cfg, log)
     state = state_path(load_settings(cfg), ReplayOptions())
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start_tailer(*cmd)
     try:
-        deadline = time.monotonic() + 60
         # Kill mid-way, once the replay has written its state at least once.
-        while (receiver.count() < total // 2 or not state.exists()) and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGKILL)
+        wait_until(lambda: proc.poll() is not None or (receiver.count() >= total // 2 and state.exists()),
+                   timeout=60, step=0.02)  # fmt: skip
+        assert proc.poll() is None, proc.stderr()
     finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
+        proc.stop(signal.SIGKILL, timeout=30)
     before = {r["nonce"] for r in receiver.records()}
     assert 0 < len(before) < total
     saved_offset = json.loads(state.read_text())["files"][0]["offset"]
     assert 0 < saved_offset < log.stat().st_size
-    rerun = subprocess.run(cmd, capture_output=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr.decode()
+    rerun = run_tailer(*cmd)
+    assert rerun.code == 0, rerun.stderr
     nonces = record_nonces(log)
     stored = [r["nonce"] for r in receiver.records()]
     assert sorted(stored) == sorted(n for _, n in nonces)  # nothing lost, nothing stored twice
@@ -212,22 +196,18 @@ def test_sigterm_while_token_refused_stops_within_grace_and_a_rerun_completes(tm
     log = write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(200)])
     cfg = write_config(tmp_path, receiver.url, token="right-token", concurrency=2)
     receiver.set_token("other-token")
-    cmd = [sys.executable, "-m", "tailer", "replay", "--grace", "0.5", "-c", str(cfg), str(log)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = ("replay", "--grace", "0.5", "-c", cfg, log)
+    proc = start_tailer(*cmd)
     try:
-        deadline = time.monotonic() + 30
-        while receiver.stats.get(401, 0) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        wait_until(lambda: receiver.stats.get(401, 0) >= 2, timeout=30, step=0.02)
+        code = proc.stop(signal.SIGTERM, timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 1 and "interrupted" in err, err
+        proc.stop(signal.SIGKILL)  # only if still running
+    err = proc.stderr()
+    assert code == 1 and "interrupted" in err, err
     receiver.set_token("right-token")
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
+    rerun = run_tailer(*cmd)
+    assert rerun.code == 0, rerun.stderr
     assert sorted(int(d["ext1"]) for d in datas(receiver)) == list(range(200))
     assert dead_letters(tmp_path) == []
 
@@ -245,9 +225,7 @@ def test_replayed_then_followed_live_the_same_records_carry_the_same_nonces(tmp_
         agent = Agent(load_settings(cfg), rescan_interval=0.2, handle_signals=False)
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
-        deadline = time.monotonic() + 30
-        while receiver.duplicates < 60 and time.monotonic() < deadline and not task.done():
-            await asyncio.sleep(0.05)
+        await wait_until_async(lambda: receiver.duplicates >= 60 or task.done(), timeout=30)
         stop.set()
         return await task
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from replay_helpers import BASE_TS, expected_data, vote_line, write_config, write_log
+from helpers import VOTE_RULES, write_config
+from logdata import BASE_TS, expected_data, vote_line, write_log
 
 from tailer.cli.main import main
 from tailer.config.settings import load_settings
@@ -110,7 +111,7 @@ def test_shuffled_log4j2_dated_and_logrotate_archives_are_sent_in_event_time_ord
     assert [r["data"] for r in got] == [expected_data(i) for i in want]
 
 
-def untimed_layout(tmp_path: Path) -> tuple[Path, dict[str, list[int]]]:
+def untimed_layout(tmp_path: Path, url: str) -> tuple[Path, dict[str, list[int]]]:
     """job.log.2.gz holds only untimed operations (placed by name, after job.log.3.gz); a lone
     import.txt too, whose mtime says it comes between days 5 and 6."""
     logs = tmp_path / "logs"
@@ -120,8 +121,7 @@ def untimed_layout(tmp_path: Path) -> tuple[Path, dict[str, list[int]]]:
     lone = write_log(logs / "import.txt", [legacy_line(i) for i in (950, 951)])
     os.utime(lone, (BASE_TS + 5.5 * DAY, BASE_TS + 5.5 * DAY))
     ids["import.txt"] = [950, 951]
-    cfg = write_config(tmp_path, "http://127.0.0.1:9/unused", concurrency=1)
-    cfg.write_text(cfg.read_text() + LEGACY_RULE)
+    cfg = write_config(tmp_path, url, concurrency=1, rules=VOTE_RULES + LEGACY_RULE)
     return cfg, ids
 
 
@@ -129,8 +129,7 @@ UNTIMED_ORDER = CHRONOLOGY[:4] + ["job.log.2.gz"] + CHRONOLOGY[4:6] + ["import.t
 
 
 def test_files_without_a_timed_line_are_placed_by_name_then_mtime(tmp_path, receiver):
-    cfg, ids = untimed_layout(tmp_path)
-    cfg.write_text(cfg.read_text().replace("http://127.0.0.1:9/unused", receiver.url))
+    cfg, ids = untimed_layout(tmp_path, receiver.url)
     logs = tmp_path / "logs"
     result = cli("replay", "-c", str(cfg), *shuffled(logs, UNTIMED_ORDER))
     assert result.exit_code == 0, result.output
@@ -145,8 +144,7 @@ LIST_LINE = re.compile(r"^\s*(\d+)  (\S+)\s+(\S+)  (.+)$")
 
 @pytest.mark.parametrize("flags", [["--list"], ["--dry-run", "--list"]])
 def test_list_prints_the_order_with_times_and_reasons_and_sends_nothing(tmp_path, receiver, flags):
-    cfg, _ = untimed_layout(tmp_path)
-    cfg.write_text(cfg.read_text().replace("http://127.0.0.1:9/unused", receiver.url))
+    cfg, _ = untimed_layout(tmp_path, receiver.url)
     result = cli("replay", "-c", str(cfg), *flags, str(tmp_path / "logs"))
     assert result.exit_code == 0, result.output
     rows = [LIST_LINE.match(line).groups() for line in result.stdout.splitlines()]
@@ -258,12 +256,9 @@ def test_leading_time_regex_is_the_pattern_up_to_its_ts_group_or_none(pattern, h
 
 
 def probe_settings(tmp_path: Path, *, only_untimed_rule: bool = False):
-    cfg = write_config(tmp_path, "http://127.0.0.1:9/unused")
-    text = cfg.read_text()
-    if only_untimed_rule:  # a config whose only rule has no ts group
-        text = text[: text.index("rules:")] + "rules:" + LEGACY_RULE
-    cfg.write_text(text)
-    return load_settings(cfg)
+    # only_untimed_rule: a config whose only rule has no ts group
+    rules = "rules:" + LEGACY_RULE if only_untimed_rule else VOTE_RULES
+    return load_settings(write_config(tmp_path, "http://127.0.0.1:9/unused", rules=rules))
 
 
 def probe(settings, path: Path, **limits):

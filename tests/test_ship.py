@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from helpers import wait_until_async
 
 from tailer.receiver.embedded import EmbeddedReceiver
 from tailer.record import Origin, Record
@@ -361,11 +362,11 @@ def test_refused_token_pauses_all_sending_until_accepted_and_never_logs_the_toke
             async with h.shipper(endpoint(server.url, concurrency=4)) as shipper:
                 # Two records in flight when the refusals arrive; two slots stay free.
                 await _submit_all(shipper, [record(1), record(2)])
-                await _until(lambda: len(server.requests) == 2)
+                assert await wait_until_async(lambda: len(server.requests) == 2, timeout=10, step=0.005)
                 server.hold.set()
-                await _until(lambda: shipper.paused)
+                assert await wait_until_async(lambda: shipper.paused, timeout=10, step=0.005)
                 feeder = asyncio.create_task(_submit_all(shipper, [record(n) for n in range(3, 9)]))
-                await _until(lambda: feeder.done() and shipper.in_flight == 0)
+                assert await wait_until_async(lambda: feeder.done() and shipper.in_flight == 0, timeout=10, step=0.005)
                 await feeder
                 assert not shipper.paused
                 stats = shipper.stats
@@ -388,14 +389,6 @@ def test_refused_token_pauses_all_sending_until_accepted_and_never_logs_the_toke
     assert f"HTTP {refusal}" in warnings[0].getMessage()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
     assert TOKEN not in caplog.text
-
-
-async def _until(condition, limit: int = 2000) -> None:
-    for _ in range(limit):  # bounded in count (and by run()'s overall time limit)
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 async def _submit_all(shipper: Shipper, records: list[Record]) -> None:
@@ -574,9 +567,9 @@ def test_wrong_token_pauses_until_the_receiver_accepts_it(tmp_path, make_receive
     async def main():
         async with h.shipper(endpoint(receiver.url, concurrency=4)) as shipper:
             await shipper.submit(record(1))
-            await _until(lambda: shipper.paused)
+            assert await wait_until_async(lambda: shipper.paused, timeout=10, step=0.005)
             feeder = asyncio.create_task(_submit_all(shipper, [record(n) for n in range(2, 6)]))
-            await _until(lambda: receiver.stats.get(401, 0) >= 3)  # the probe keeps probing
+            assert await wait_until_async(lambda: receiver.stats.get(401, 0) >= 3, timeout=10, step=0.005)  # the probe keeps probing
             assert shipper.paused and h.settled == []
             await asyncio.to_thread(receiver.set_token, TOKEN)
             await feeder

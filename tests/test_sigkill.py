@@ -12,16 +12,8 @@ import time
 from collections import Counter
 
 import pytest
-from live_helpers import (
-    PacedWriter,
-    delivered,
-    lines_on_disk,
-    rotating_handler,
-    settle,
-    start_run,
-    wait_until,
-    write_live_config,
-)
+from helpers import delivered, settle, start_tailer, wait_until, write_config
+from logdata import PacedWriter, lines_on_disk, rotating_handler
 
 TOTAL = 6000  # lines, 10 every 15 ms: ~9 s of writing, rotated every ~40 KB (~630 lines)
 KILLS = 6
@@ -36,7 +28,7 @@ def test_sigkill_loop_while_writing_and_rotating_loses_nothing_and_resends_only_
     only ones the next run may send again. With deterministic nonces the receiver counts every resend
     (``duplicates``), which must not exceed the sum of those sets over all kills."""
     rng = random.Random(20261129)
-    cfg = write_live_config(tmp_path, receiver.url, concurrency=4)
+    cfg = write_config(tmp_path, receiver.url, concurrency=4)
     log = tmp_path / "logs" / "app.log"
     checkpoint = tmp_path / "state" / "checkpoint.json"
     writer = PacedWriter(log, TOTAL, pause=0.015, handler=rotating_handler(log, 40_000))
@@ -44,7 +36,7 @@ def test_sigkill_loop_while_writing_and_rotating_loses_nothing_and_resends_only_
     writer.start()
     try:
         for _ in range(KILLS):
-            run = start_run(cfg)
+            run = start_tailer("run", "-c", cfg)
             try:
                 start = receiver.count()
                 # Kill only a process that is delivering (a kill during start-up proves little).
@@ -53,15 +45,15 @@ def test_sigkill_loop_while_writing_and_rotating_loses_nothing_and_resends_only_
                 )
                 time.sleep(rng.uniform(0.05, 1.5))  # a random moment (not an assertion)
             finally:
-                run.stop(signal.SIGKILL)
-            assert run.proc.returncode == -signal.SIGKILL
+                code = run.stop(signal.SIGKILL)
+            assert code == -signal.SIGKILL
             settle(receiver)  # requests whose bodies arrived before the kill are stored
             saved = {}
             if checkpoint.exists():
                 saved = {e["key"]: e["offset"] for e in json.loads(checkpoint.read_text())["files"]}
             kills.append(({r["nonce"] for r in receiver.records()}, saved))
         writer.finish()
-        final = start_run(cfg)
+        final = start_tailer("run", "-c", cfg)
         try:
             # SIGTERM before the signal handlers are installed would kill it by default: wait for them.
             assert wait_until(lambda: "following 1 source" in final.stderr(), timeout=30), final.stderr()

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
-from live_helpers import start_replay, start_run, wait_until, write_live_config
-from replay_helpers import vote_line, write_log
+from helpers import run_tailer, start_tailer, wait_until, write_config
+from logdata import append_log, vote_line, write_log
 
 from tailer.errors import StateDirBusy
 from tailer.state.statedir import RUN_LOCK_NAME, StateDir
@@ -28,32 +26,24 @@ def test_a_second_lock_on_the_same_file_is_refused_naming_the_holder(tmp_path):
         pass
 
 
-def _tailer(cfg, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tailer", *args, "-c", str(cfg)],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 def test_second_tailer_run_is_refused_and_a_sigkilled_owner_frees_the_state_dir(tmp_path, receiver):
-    cfg = write_live_config(tmp_path, receiver.url)
+    cfg = write_config(tmp_path, receiver.url)
     write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(5)])
-    first = start_run(cfg, name="first")
+    first = start_tailer("run", "-c", cfg)
     try:
         assert wait_until(lambda: receiver.count() == 5)
-        second = _tailer(cfg, "run")
-        assert second.returncode == 1
+        second = run_tailer("run", "-c", cfg, timeout=60)
+        assert second.code == 1
         assert f"in use by tailer run (pid {first.pid})" in second.stderr, second.stderr
         assert "Traceback" not in second.stderr
         # A backfill of old files keeps its own state: allowed beside the live run.
-        replay = _tailer(cfg, "replay", str(tmp_path / "logs"))
-        assert replay.returncode == 0, replay.stderr
+        replay = run_tailer("replay", "-c", cfg, tmp_path / "logs", timeout=60)
+        assert replay.code == 0, replay.stderr
     finally:
         first.stop(signal.SIGKILL)
-    restarted = start_run(cfg, name="restarted")  # the kernel released the dead owner's lock
+    restarted = start_tailer("run", "-c", cfg)  # the kernel released the dead owner's lock
     try:
-        with open(tmp_path / "logs" / "app.log", "a", encoding="utf-8") as f:
-            f.write(vote_line(5) + "\n")
+        append_log(tmp_path / "logs" / "app.log", [vote_line(5)])
         assert wait_until(lambda: receiver.count() == 6)
     finally:
         assert restarted.stop() == 0, restarted.stderr()
@@ -61,15 +51,16 @@ def test_second_tailer_run_is_refused_and_a_sigkilled_owner_frees_the_state_dir(
 
 def test_two_replays_of_the_same_window_do_not_run_at_once(tmp_path, make_receiver):
     slow = make_receiver(token="test-token", latency=0.2)
-    cfg = write_live_config(tmp_path, slow.url, concurrency=1)
+    cfg = write_config(tmp_path, slow.url, concurrency=1)
     write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(50)])
-    first = start_replay(cfg, str(tmp_path / "logs"))
+    first = start_tailer("replay", "-c", cfg, tmp_path / "logs")
     try:
         assert wait_until(lambda: slow.count() >= 1)
-        second = _tailer(cfg, "replay", str(tmp_path / "logs"))
-        assert second.returncode == 1
+        second = run_tailer("replay", "-c", cfg, tmp_path / "logs", timeout=60)
+        assert second.code == 1
         assert f"(pid {first.pid})" in second.stderr and "tailer replay" in second.stderr, second.stderr
-        other_window = _tailer(cfg, "replay", "--dry-run", "--since", "2026-11-01", str(tmp_path / "logs"))
-        assert other_window.returncode == 0, other_window.stderr  # a dry run keeps no state: no lock
+        other_window = run_tailer("replay", "-c", cfg, "--dry-run", "--since", "2026-11-01", tmp_path / "logs",
+                              timeout=60)
+        assert other_window.code == 0, other_window.stderr  # a dry run keeps no state: no lock
     finally:
         first.stop(signal.SIGKILL)

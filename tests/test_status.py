@@ -6,18 +6,16 @@ import json
 import os
 from pathlib import Path
 
+from helpers import write_config
+
 from tailer.config.settings import load_settings
 from tailer.run.status import render_status
 
 
 def settings_for(tmp_path: Path):
-    cfg = tmp_path / "rules.yaml"
-    cfg.write_text(
-        "endpoint:\n  url: embedded\n  token: t\n"
-        f"sources:\n  - paths: ['{tmp_path}/*.log']\nstate_dir: {tmp_path}/state\n"
-        "rules:\n  - name: r\n    pattern: 'X(?P<uid>\\d+)'\n    oper_id: '1'\n"
-    )
-    return load_settings(cfg)
+    rules = "rules:\n  - name: r\n    pattern: 'X(?P<uid>\\d+)'\n    oper_id: '1'\n"
+    return load_settings(write_config(tmp_path, "embedded", token="t", paths=[f"{tmp_path}/*.log"], exclude=(),
+                                      state_dir=tmp_path / "state", rules=rules))  # fmt: skip
 
 
 def write_checkpoint(tmp_path: Path, live: Path) -> None:
