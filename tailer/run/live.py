@@ -255,10 +255,11 @@ class Agent:
                 await pipeline.feed(batch.file, batch.lines, end=batch.end, count=batch.count, cut=batch.cut)
             if first:  # the first scan knows which checkpointed files are still here
                 first = False
-                # At once, not a second later: its time tells the next start that we were following
-                # from here on, so archives rotated after it are ours (run/recover.py).
+                # Written at once, not a second later, with the archives found entered in it: its time
+                # tells the next start that we were following from here on (run/recover.py).
+                recovery.discover(follower)
                 self.save_checkpoint(force=True)
-                await recovery.read(follower, pipeline, lambda: stopper.stopping)
+                await recovery.read(pipeline, lambda: stopper.stopping)
             if follower.more:
                 await asyncio.sleep(0)  # let deliveries and settlements run between budgets
                 continue

@@ -32,23 +32,30 @@ class CompressedRotations:
     ) -> None:
         self.sources, self.entries, self.since = sources, dict(entries), since
         self.read_files = 0
+        self._todo: list[Archive] = []  # found by discover, not read yet
         self._pending: list[tuple[Archive, FileLane, int]] = []  # read to its end, maybe not all settled
 
-    async def read(self, follower: Follower, pipeline: Pipeline, stopping: Callable[[], bool]) -> None:
-        """After the first scan: read every archive that holds lines of ours (none on a first start)."""
+    def discover(self, follower: Follower) -> None:
+        """After the first scan, before the first checkpoint write: find the archives that hold lines of
+        ours (none on a first start) and enter those of files we never saw in the checkpoint at 0, so a
+        stop before they are done has the next start continue them (they may be older than its since)."""
         if self.since is None:  # a first start: old archives are for tailer replay
             return
         followed = {tf.key for tf in follower.open_files()}
-        for arc in rotated_archives(self.sources, self.entries, since=self.since, followed=followed):
+        self._todo = rotated_archives(self.sources, self.entries, since=self.since, followed=followed)
+        for arc in self._todo:
+            if not arc.known:
+                follower.files.setdefault(arc.key, TailedFile(arc.key, arc.path, offset=arc.start))
+
+    async def read(self, pipeline: Pipeline, stopping: Callable[[], bool]) -> None:
+        """Read what ``discover`` found, each archive to its end, through the pipeline."""
+        todo, self._todo = self._todo, []
+        for arc in todo:
             if stopping():
                 return
             what = "the rest of a file" if arc.known else "a file rotated"
             log.warning("%s holds %s compressed while tailer run was stopped: reading it from offset %d",
                         arc.path, what, arc.start)  # fmt: skip
-            if not arc.known:
-                # In the checkpoint from now on, at its start: if we are stopped before it is done, the
-                # next start continues it as a known file (it may be older than that start's checkpoint).
-                follower.files.setdefault(arc.key, TailedFile(arc.key, arc.path, offset=arc.start))
             lane = FileLane(arc.path, arc.key, arc.head, arc.start, None)
             try:
                 with open_log(arc.path, arc.start) as stream:
