@@ -4,7 +4,7 @@ application writer with a ground truth, what is on disk, what reached the receiv
 Every line the writer logs is a vote or lottery operation in the shipped rules.yaml's layout A, with a
 unique id in ``voteId=``/``lotteryId=`` (the record's ``data.ext1``), so expected, received, lost and
 duplicated records are counted exactly, not estimated. The ``tailer`` under test only ever runs as a
-subprocess (``python3 -m tailer ...``) through tests/live_helpers.py's runners.
+subprocess (``python3 -m tailer ...``) through tests/helpers.py's runner.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for _p in (str(ROOT), str(ROOT / "tests")):  # run from a checkout; live_helpers lives in tests/
+for _p in (str(ROOT), str(ROOT / "tests")):  # run from a checkout; the test helpers live in tests/
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from live_helpers import Run, settle, start_replay, start_run, wait_until  # noqa: E402
+from helpers import Tailer as Run  # noqa: E402
+from helpers import settle, start_tailer, wait_until  # noqa: E402
 
 from tailer.receiver.embedded import EmbeddedReceiver  # noqa: E402
 from tailer.receiver.server import ReceiverConfig  # noqa: E402
@@ -38,6 +39,16 @@ from tailer.source.identity import identify_stream  # noqa: E402
 from tailer.source.reader import open_log  # noqa: E402
 
 __all__ = ["Run", "settle", "start_replay", "start_run", "wait_until"]
+
+
+def start_run(cfg: Path, *extra: str, name: str = "run") -> Run:
+    """``tailer run -c cfg EXTRA...`` in the background (``name`` only labels the call site)."""
+    return start_tailer("run", "-c", cfg, *extra)
+
+
+def start_replay(cfg: Path, *args: str, name: str = "replay") -> Run:
+    """``tailer replay -c cfg ARGS...`` in the background."""
+    return start_tailer("replay", "-c", cfg, *args)
 
 TOKEN = "chaos-token"
 ID = re.compile(rb" INFO +\S+ - (?:VOTE_[A-Z]+ voteId|lottery\.[a-z]+ lotteryId)=(\d+) ")
