@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any
 
 from tailer.errors import CheckpointError
 from tailer.ship.deadletter import encode_entry, locked
-from tailer.state.checkpoint import fsync_dir
+from tailer.state.checkpoint import replace_atomically
 
 
 class DeadLetterBusy(CheckpointError):
@@ -174,26 +173,10 @@ class DeadLetterFile:
                 before = parse_letters(_read(self.path))
                 after = transform(before)
                 if [x.raw for x in after] != [x.raw for x in before]:
-                    self._replace(b"".join(x.raw + b"\n" for x in after))
+                    replace_atomically(self.path, b"".join(x.raw + b"\n" for x in after))
         except OSError as exc:
             raise CheckpointError(f"cannot rewrite {self.path}: {exc.strerror or exc}") from exc
         return len(before), len(after)
-
-    def _replace(self, data: bytes) -> None:
-        directory = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", dir=directory)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            fsync_dir(directory)
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     @contextlib.contextmanager
     def operator(self) -> Iterator[Journal]:

@@ -161,26 +161,13 @@ class CheckpointStore:
 
     def save(self, entries: Mapping[str, FileCheckpoint]) -> None:
         """Atomically replace the checkpoint with ``entries``: temp+fsync+rename+directory fsync."""
-        directory = self.path.parent
         text = render(entries, written_at=time.time())
-        tmp_name: str | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._remove_stale_temps()
-            fd, tmp_name = tempfile.mkstemp(prefix=self._temp_prefix(), dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, self.path)
-            tmp_name = None
-            fsync_dir(directory)
+            replace_atomically(self.path, text.encode("utf-8"))
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {self.path}: {exc.strerror or exc}") from exc
-        finally:
-            if tmp_name is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -206,6 +193,26 @@ class CheckpointStore:
             return None
         return target
 
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """``path`` holds ``data`` or what it held before, whatever instant a crash comes: a temp file beside
+    it (``.<name>.tmp-*``, mode 0600), fsynced, renamed over it, and the directory fsynced. OSError
+    propagates; the temp file is removed on failure."""
+    directory = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=directory)
+    tmp_name: str | None = tmp
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        tmp_name = None
+        fsync_dir(directory)
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
 
 
 def fsync_dir(directory: Path) -> None:
