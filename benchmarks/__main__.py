@@ -4,7 +4,7 @@ Groups, in order: extract (dry run and gzip against the read loop, the naive way
 (against bare aiohttp, plain httpx, concurrency/latency at 1 ms and 30 ms), live (append to arrival under
 a noisy writer), memory (peak RSS over a 1 GB backlog, endpoint down then up), idle (1,000 followed
 files). ``--quick`` uses smaller sizes and shorter windows for a smoke run (a couple of minutes); the full
-run takes about 15 minutes. Optional peers (mtail, pygtail) are installed when missing and possible, or
+run takes about 6 minutes. Optional peers (mtail, pygtail) are installed when missing and possible, or
 their rows say skipped. ``chaos`` is a separate command: ``python3 -m benchmarks.chaos``.
 """
 
