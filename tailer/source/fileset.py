@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from tailer.source.discovery import Watcher
+from tailer.source.discovery import Watcher, watch_point
 from tailer.source.identity import identify
 from tailer.source.lifecycle import State
 from tailer.source.reader import Line
@@ -48,6 +49,9 @@ from tailer.state.checkpoint import FileCheckpoint
 log = logging.getLogger("tailer.follow")
 
 READ_BUDGET = 1 << 20  # bytes per file per poll: one busy file cannot starve the others
+FULL_RESCAN_EVERY = (
+    10.0  # seconds: glob and stat everything at least this often, directories unchanged or not
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,7 +95,8 @@ class Follower:
         self.registry = FileRegistry(checkpoints or {}, self.stats)
         self.more = False  # some file has more to read than the last poll's budget allowed
         self.watcher = Watcher(wake) if wake is not None else None
-        self._last_scan = -math.inf
+        self._last_scan = self._last_full_scan = -math.inf
+        self._marks: tuple[tuple[str, int | None], ...] | None = None  # directory mtimes at the last scan
 
     # -- start, stop, what is followed ------------------------------------------------------------
 
@@ -128,10 +133,11 @@ class Follower:
         """One turn: restart a dead observer, close finished files, reconcile, rescan when due, read."""
         watcher = self.watcher
         rescan = now - self._last_scan >= self.rescan_interval
+        forced = self._last_scan == -math.inf  # the first scan, or new sources
         if watcher is not None:
             if watcher.check():
                 self.stats.observer_restarts += 1
-            rescan = rescan or watcher.names_changed
+            forced = forced or watcher.names_changed
         self._housekeep(now)
         for tf in self.open_files():
             try:
@@ -147,15 +153,28 @@ class Follower:
                 tf.deleted()
             elif change is Change.MOVED and tf.state in (State.FOLLOWING, State.MOVED):
                 tf.mark_moved()  # (a file being drained is read to its end, whatever its path names)
-                rescan = True
-        if self.registry.empty and not rescan:
-            rescan = self.registry.empty_grew()
+                forced = True
+        if self.registry.empty and not forced:
+            forced = self.registry.empty_grew()
+        rescan = rescan or forced
+        # (a file that could not be opened is tried again at every due scan, directories unchanged or not)
+        quiet_dirs_skip = not forced and not self.registry.unopenable
+        if rescan and quiet_dirs_skip and now - self._last_full_scan < FULL_RESCAN_EVERY:
+            # Due by the clock alone: the glob's directories unchanged since the last scan means no name
+            # in them was added, removed or renamed, so globbing and stat-ing every file again would
+            # find nothing new (recursive globs and a full rescan every FULL_RESCAN_EVERY seconds aside).
+            marks = self._dir_marks()
+            if marks is not None and marks == self._marks:
+                rescan = False
+                self._last_scan = now
         if rescan:
             self._scan(now)
         batches: list[Batch] = []
         self.more = False
         select = self.select
         for tf in self.open_files():
+            if tf.quiet and tf.state is State.FOLLOWING:
+                continue  # unchanged since the last look, and read to its end
             start = tf.read_offset
             try:
                 lines = tf.read(self.read_budget, select(tf.encoding) if select is not None else None)
@@ -236,8 +255,24 @@ class Follower:
             raise
 
     def _scan(self, now: float) -> None:
-        self._last_scan = now
+        self._last_scan = self._last_full_scan = now
+        self._marks = self._dir_marks()  # before the scan: a change while it runs is seen next time
         if self.watcher is not None:
             self.watcher.names_changed = False
             self.watcher.sync(self.sources)
         self.registry.scan(self.sources)
+
+    def _dir_marks(self) -> tuple[tuple[str, int | None], ...] | None:
+        """(directory, mtime_ns) of every glob's literal directory; None when a glob is recursive (its
+        subdirectories' changes do not show in the top directory's mtime)."""
+        marks = []
+        for source in self.sources:
+            for pattern in source.paths:
+                directory, deep = watch_point(pattern)
+                if deep:
+                    return None
+                try:
+                    marks.append((directory, os.stat(directory).st_mtime_ns))
+                except OSError:
+                    marks.append((directory, None))
+        return tuple(marks)

@@ -55,7 +55,7 @@ class FileRegistry:
             self.files[cp.key] = TailedFile.from_checkpoint(cp)
         self.started = False  # the first scan is done: later files are read from their start
         self.empty: set[str] = set()  # matched but empty at the last scan: looked at again once they grow
-        self._unopenable: set[str] = set()  # matched but could not be opened: warned about once
+        self.unopenable: set[str] = set()  # matched but could not be opened: warned about once
 
     def open_files(self) -> list[TailedFile]:
         return [tf for tf in self.files.values() if tf.attached]
@@ -100,14 +100,14 @@ class FileRegistry:
             return  # rotated away between the scan and here: the next scan sees where it went
         except OSError as exc:
             # Said once per path (a rescan tries again every second), never silently skipped forever.
-            if path not in self._unopenable:
-                self._unopenable.add(path)
+            if path not in self.unopenable:
+                self.unopenable.add(path)
                 self.stats.read_errors += 1
                 log.warning(
                     "%s matches the globs but cannot be opened (%s); retrying", path, exc.strerror or exc
                 )
             return
-        self._unopenable.discard(path)
+        self.unopenable.discard(path)
         try:
             st = os.fstat(stream.fileno())
             if st.st_size == 0:

@@ -69,6 +69,8 @@ class TailedFile(Lifecycle):
         super().__init__(done=done)
         self.more = False  # the last read stopped at the budget, not at end of file
         self.last_count = self.last_cut = 0  # complete (and cut) lines the last read passed
+        self.quiet = False  # the last reconcile found it unchanged and read to its end: no read needed
+        self._last_sig: tuple[int, int] | None = None  # (size, mtime_ns) at the last reconcile
         self.unread_at_change = 0  # bytes known to be there and not read when it was truncated/rewritten
         self.updated_at = 0.0
         self.source: SourceSettings | None = None  # set by the follower: encoding, max_line_bytes
@@ -189,8 +191,16 @@ class TailedFile(Lifecycle):
         if st.st_size < self._reader.position:
             self.unread_at_change = max(0, known - self._reader.position)
             return Change.TRUNCATED
-        if (self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash) or (
-            self._held_hash is not None and offset_hash(fd, self._reader.position) != self._held_hash
+        # Same size and modification time as at the last look: the bytes checked then are still there
+        # (no hash to take), and when everything was read there is nothing to read (``quiet``). This
+        # is what keeps a thousand idle files cheap.
+        sig = (st.st_size, st.st_mtime_ns)
+        unchanged = sig == self._last_sig
+        self._last_sig = sig
+        self.quiet = unchanged and self._reader.position >= st.st_size and not self.more
+        if not unchanged and (
+            (self._resume_at > 0 and offset_hash(fd, self._resume_at) != self._resume_hash)
+            or (self._held_hash is not None and offset_hash(fd, self._reader.position) != self._held_hash)
         ):  # truncated and rewritten past what we read (or past the held partial line: never glue them)
             self.unread_at_change = max(0, known - self._reader.position)
             return Change.REFILLED
