@@ -21,7 +21,8 @@ from tailer.record import Origin, Record
 from tailer.ship.deadletter import DeadLetterWriter, read_dead_letters
 from tailer.ship.ratelimit import TokenBucket, backoff_delay, parse_retry_after, retry_delay
 from tailer.ship.settings import EndpointSettings, Secret
-from tailer.ship.shipper import Outcome, Shipper, judge
+from tailer.ship.shipper import Outcome, Shipper
+from tailer.ship.verdict import judge
 
 TOKEN = "s3cr3t-T0KEN-value"
 

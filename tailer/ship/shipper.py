@@ -36,14 +36,13 @@ from tailer.record import Record, build_payload
 from tailer.ship.deadletter import DeadLetterWriter
 from tailer.ship.latency import LatencyHistogram
 from tailer.ship.ratelimit import TokenBucket, backoff_delay, retry_delay
+from tailer.ship.verdict import Verdict, judge
 
 if TYPE_CHECKING:
     from tailer.ship.settings import EndpointSettings
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({408, 429})
-AUTH_STATUSES = frozenset({401, 403})
 WARN_EVERY = 60.0  # seconds between repeats of the same warning
 
 
@@ -68,42 +67,6 @@ class ShipStats:
     by_status: dict[int, int] = field(default_factory=dict)
     retries_by_reason: dict[str, int] = field(default_factory=dict)  # Verdict.reason: "HTTP 503", "ConnectError"
     dead_by_reason: dict[str, int] = field(default_factory=dict)  # "HTTP 400", "rejected", ...: bounded
-
-
-@dataclass(slots=True, frozen=True)
-class Verdict:
-    kind: str  # "ack" | "retry" | "auth" | "dead"
-    reason: str
-    answer: Any = None
-
-
-def parse_answer(body: bytes) -> tuple[Any, bool]:
-    """(parsed JSON, True) or (the body as text, False)."""
-    try:
-        return json.loads(body), True
-    except ValueError:
-        return body.decode("utf-8", errors="replace"), False
-
-
-def judge(status: int, body: bytes) -> Verdict:
-    """What one HTTP answer means for the record. Pure."""
-    answer, is_json = parse_answer(body)
-    if status in AUTH_STATUSES:
-        return Verdict("auth", f"HTTP {status}", answer)
-    if status in RETRY_STATUSES or (500 <= status < 600 and status != 501):
-        return Verdict("retry", f"HTTP {status}", answer)
-    if 400 <= status < 600:
-        return Verdict("dead", f"HTTP {status}", answer)
-    if not 200 <= status < 300:
-        return Verdict("retry", f"unexpected HTTP {status}", answer)
-    if not is_json:
-        return Verdict("dead", "answer is not JSON", answer)
-    ret = answer.get("ret") if isinstance(answer, dict) else None
-    if type(ret) is not int:  # bool is an int subclass, and "0" is not 0
-        return Verdict("dead", "answer has no integer ret", answer)
-    if ret != 0:
-        return Verdict("dead", f"rejected: ret={ret} msg={answer.get('msg')!r}", answer)
-    return Verdict("ack", "ok", answer)
 
 
 class Shipper:
