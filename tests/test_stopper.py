@@ -5,9 +5,10 @@ all after a second stop."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
-from helpers import write_config
-from logdata import vote_line
+from helpers import start_tailer, wait_until, write_config
+from logdata import vote_line, write_log
 
 from tailer.config.settings import load_settings
 from tailer.run.pipeline import FileLane, Pipeline
@@ -61,3 +62,18 @@ def test_a_drain_with_nothing_in_flight_returns_at_once_true(tmp_path, receiver)
             return await body(s)
 
     assert asyncio.run(go()) is True
+
+
+def test_replay_grace_option_reaches_the_drain(tmp_path, make_receiver):
+    """`tailer replay --grace` was once accepted and ignored: the drain must say the grace it was given."""
+    down = make_receiver(token="test-token")
+    down.fail_next(100_000, status=503)
+    cfg = write_config(tmp_path, down.url)
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(5)])
+    run = start_tailer("replay", "-c", cfg, "--grace", "0.7", tmp_path / "logs")
+    try:
+        assert wait_until(lambda: sum(down.stats.values()) >= 3)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(60)
+    assert code == 1 and "up to 0.7s for" in run.stderr(), run.stderr()

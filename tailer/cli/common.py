@@ -29,6 +29,17 @@ def fail_cleanly(fn):
     return wrapper
 
 
+def grace_option(default: float):
+    """--grace, for the commands that drain in-flight records when stopped (run, replay, dlq resend)."""
+    return click.option(
+        "--grace",
+        type=float,
+        default=default,
+        show_default=True,
+        help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
+    )
+
+
 def common_options(fn):
     """-c/--config and logging options, shared by every command that reads rules.yaml."""
     fn = click.option(

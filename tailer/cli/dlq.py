@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tailer.cli.common import EventTime, common_options, settings_from
+from tailer.cli.common import EventTime, common_options, grace_option, settings_from
 from tailer.cli.exitcodes import EXIT_ABORTED, EXIT_DEAD_LETTERED
 
 
@@ -38,13 +38,7 @@ def list_letters(config_path: Path, log_format: str, log_level: str, as_json: bo
 
 @dlq.command()
 @common_options
-@click.option(
-    "--grace",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
-)
+@grace_option(10.0)
 def resend(config_path: Path, log_format: str, log_level: str, grace: float) -> None:
     """Send every dead-lettered record again, as it was (same nonce and ts), through the same policy.
 

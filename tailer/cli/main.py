@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from tailer import __version__
-from tailer.cli.common import EventTime, common_options, fail_cleanly, settings_from
+from tailer.cli.common import EventTime, common_options, fail_cleanly, grace_option, settings_from
 from tailer.cli.dlq import dlq
 from tailer.cli.exitcodes import EXIT_ABORTED, EXIT_DEAD_LETTERED
 from tailer.cli.logs import setup_logging
@@ -35,13 +35,7 @@ def main() -> None:
 
 @main.command()
 @common_options
-@click.option(
-    "--grace",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
-)
+@grace_option(5.0)
 def run(config_path: Path, log_format: str, log_level: str, grace: float) -> None:
     """Follow the sources' files and send every operation, through rotations and restarts.
 
@@ -79,13 +73,7 @@ def run(config_path: Path, log_format: str, log_level: str, grace: float) -> Non
     is_flag=True,
     help="Print the order the files would be replayed in (index, path, first event time, why); send nothing.",
 )
-@click.option(
-    "--grace",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Seconds in-flight requests may take to finish on SIGTERM/SIGINT.",
-)
+@grace_option(10.0)
 def replay(
     config_path, log_format, log_level, paths, since, until, rate, dry_run, shard, restart, list_only, grace,
     metrics_file,
