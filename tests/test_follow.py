@@ -455,9 +455,6 @@ def test_a_matching_file_that_cannot_be_opened_is_warned_about_once_and_read_onc
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", guarded_open)
-    # caplog listens on the root logger: an earlier in-process CLI run (setup_logging) may have stopped
-    # the "tailer" loggers from propagating, and the warning would then go unseen.
-    monkeypatch.setattr(logging.getLogger("tailer"), "propagate", True)
     follower = Follower([SourceSettings(paths=(str(logs / "*.log"),))], rescan_interval=0.0)
     try:
         with caplog.at_level(logging.WARNING, logger="tailer.follow"):

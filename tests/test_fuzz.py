@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import io
 import json
-import logging
 from pathlib import Path
 
 import httpx
@@ -30,15 +29,6 @@ from tailer.source.reader import LineReader
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture(autouse=True)
-def restore_tailer_logging():
-    """``tailer check`` in-process runs setup_logging, which stops the "tailer" logger propagating; put it
-    back so later tests' caplog still sees their records."""
-    logger = logging.getLogger("tailer")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 # --- the reader -------------------------------------------------------------------------------------------
 

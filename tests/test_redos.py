@@ -25,14 +25,6 @@ from tailer.rules.linear import _SPACE, _WORD, compile_linear
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def restore_tailer_logging():
-    """``tailer check`` in-process runs setup_logging, which stops the "tailer" logger propagating; put it
-    back so later tests' caplog still sees their records."""
-    logger = logging.getLogger("tailer")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 HOSTILE_USER = [
     r"^(?P<ext1>(a+)+)$",
     r"(?P<ext1>a|aa)+$",
@@ -48,7 +40,10 @@ HOSTILE_LINES = [
     "a" * (N - 1) + "b",
     "1" * (N - 1) + "y",
     ("a," * N)[:N],
-    ("2026-11-28 10:00:01,123 [exec-1] INFO  c.a.VoteService - VOTE_CREATE voteId=1 groupId=2 channelId=" + "c" * N)[:N],
+    (
+        "2026-11-28 10:00:01,123 [exec-1] INFO  c.a.VoteService - VOTE_CREATE voteId=1 groupId=2 channelId="
+        + "c" * N
+    )[:N],
     ('[28/Nov/2026:10:00:01 +0800] 1.2.3.4 "GET /' + " rt=1 op=vote_join" * N)[:N],
     " " * N,
 ]
@@ -90,7 +85,8 @@ class Collect(logging.Handler):
 
 def test_pattern_re2_cannot_express_runs_on_re_and_the_load_says_so(tmp_path):
     config = tmp_path / "rules.yaml"
-    config.write_text(textwrap.dedent("""\
+    config.write_text(
+        textwrap.dedent("""\
         endpoint: {url: embedded}
         rules:
           - name: fast
@@ -99,7 +95,8 @@ def test_pattern_re2_cannot_express_runs_on_re_and_the_load_says_so(tmp_path):
           - name: look
             pattern: 'VOTE_JOIN (?!test)(?P<ext1>\\w+)'
             oper_id: "2"
-        """))
+        """)
+    )
     collect, logger = Collect(), logging.getLogger("tailer.config")
     logger.addHandler(collect)  # not caplog: the CLI's setup_logging stops "tailer" propagating to root
     try:
@@ -139,8 +136,14 @@ def test_catastrophic_pattern_that_needs_re_is_refused_with_file_line_rule_and_w
 
 def test_named_groups_keep_working_on_re2():
     ruleset = compile_rules(
-        [{"name": "v", "pattern": r"^(?P<ts>\d+) (?P<act>VOTE_[A-Z]+) id=(?P<ext1>\d+)(?: uid=(?P<uid>\d+))?",
-          "oper_id": {"from": "act", "map": {"VOTE_JOIN": "15"}}, "ts_format": "epoch"}]  # fmt: skip
+        [
+            {
+                "name": "v",
+                "pattern": r"^(?P<ts>\d+) (?P<act>VOTE_[A-Z]+) id=(?P<ext1>\d+)(?: uid=(?P<uid>\d+))?",
+                "oper_id": {"from": "act", "map": {"VOTE_JOIN": "15"}},
+                "ts_format": "epoch",
+            }
+        ]  # fmt: skip
     )
     assert ruleset.rules[0].engine == "re2"
     m = ruleset.match("1700000000 VOTE_JOIN id=9 uid=42")
@@ -165,7 +168,7 @@ def test_python_unicode_classes_are_kept_on_re2():
         got, rest = [], assigned
         while (g := linear.search(rest)) is not None:  # findall on RE2, by hand
             got.append(g[1])
-            rest = rest[rest.index(g[1]) + len(g[1]):]
+            rest = rest[rest.index(g[1]) + len(g[1]) :]
         assert "".join(got) == expected, cls
     assert _SPACE and _WORD
 

@@ -77,3 +77,19 @@ def test_replay_grace_option_reaches_the_drain(tmp_path, make_receiver):
         run.send_signal(signal.SIGTERM)
         code = run.wait(60)
     assert code == 1 and "up to 0.7s for" in run.stderr(), run.stderr()
+
+
+def test_a_second_sigterm_ends_a_replay_with_130_without_waiting_for_the_grace(tmp_path, make_receiver):
+    down = make_receiver(token="test-token")
+    down.fail_next(100_000, status=503)
+    cfg = write_config(tmp_path, down.url)
+    write_log(tmp_path / "logs" / "app.log", [vote_line(i) for i in range(5)])
+    run = start_tailer("replay", "-c", cfg, "--grace", "3600", tmp_path / "logs")
+    try:
+        assert wait_until(lambda: sum(down.stats.values()) >= 3)
+        run.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: "up to 3600.0s" in run.stderr()), run.stderr()
+    finally:
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(60)
+    assert code == 130 and "aborted: run the same command again" in run.stderr(), run.stderr()

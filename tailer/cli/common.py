@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from tailer.cli.exitcodes import EXIT_ABORTED
 from tailer.cli.logs import setup_logging
 from tailer.config.settings import Settings, load_settings
 from tailer.errors import TailerError
@@ -94,3 +96,13 @@ class EventTime(click.ParamType):
                 param,
                 ctx,
             )
+
+
+def exit_if_stopped(summary: object, rest: str) -> None:
+    """A replay or resend a signal stopped: 130 after a second signal, else ``Error: interrupted`` (1);
+    either way the same command continues where it stopped. ``rest``: what a rerun does."""
+    if getattr(summary, "aborted", False):
+        click.echo(f"Error: aborted: run the same command again to {rest}", err=True)
+        sys.exit(EXIT_ABORTED)
+    if getattr(summary, "interrupted", False):
+        raise click.ClickException(f"interrupted: run the same command again to {rest}")

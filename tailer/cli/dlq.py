@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from tailer.cli.common import EventTime, common_options, grace_option, settings_from
-from tailer.cli.exitcodes import EXIT_ABORTED, EXIT_DEAD_LETTERED
+from tailer.cli.common import EventTime, common_options, exit_if_stopped, grace_option, settings_from
+from tailer.cli.exitcodes import EXIT_DEAD_LETTERED
 
 
 @click.group()
@@ -53,11 +53,7 @@ def resend(config_path: Path, log_format: str, log_level: str, grace: float) -> 
     summary = asyncio.run(do_resend(settings, grace=grace))
     for line in summary.lines_text():
         click.echo(line)
-    if summary.aborted:
-        click.echo("Error: aborted: run the same command again to send the rest", err=True)
-        sys.exit(EXIT_ABORTED)
-    if summary.interrupted:
-        raise click.ClickException("interrupted: run the same command again to send the rest")
+    exit_if_stopped(summary, "send the rest")
     if summary.dead_lettered:
         sys.exit(EXIT_DEAD_LETTERED)
 

@@ -13,9 +13,16 @@ from pathlib import Path
 import click
 
 from tailer import __version__
-from tailer.cli.common import EventTime, common_options, fail_cleanly, grace_option, settings_from
+from tailer.cli.common import (
+    EventTime,
+    common_options,
+    exit_if_stopped,
+    fail_cleanly,
+    grace_option,
+    settings_from,
+)
 from tailer.cli.dlq import dlq
-from tailer.cli.exitcodes import EXIT_ABORTED, EXIT_DEAD_LETTERED
+from tailer.cli.exitcodes import EXIT_DEAD_LETTERED
 from tailer.cli.logs import setup_logging
 from tailer.cli.rules import check, match, test_rules
 
@@ -121,11 +128,7 @@ def replay(
         click.echo(
             f"records     stored by the embedded receiver in {StateDir(settings.state_dir).receiver_db}", file=out
         )
-    if summary.aborted:
-        click.echo("Error: aborted: run the same command again to continue", err=True)
-        sys.exit(EXIT_ABORTED)
-    if summary.interrupted:
-        raise click.ClickException("interrupted: run the same command again to continue")
+    exit_if_stopped(summary, "continue")
     if summary.files_failed:
         raise click.ClickException(f"{summary.files_failed} file(s) could not be read to the end (see above)")
     if summary.dead_lettered and not dry_run:
